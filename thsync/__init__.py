@@ -1,0 +1,1 @@
+"""Employment Hero → Tribal Habits managed integration server."""

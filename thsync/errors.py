@@ -1,0 +1,45 @@
+"""Errors that cross module boundaries.
+
+Each class's docstring is its message when raised without arguments. The worker maps
+them onto the job state machine: TransientError → retry with backoff, RateLimited →
+reschedule without spending an attempt, PermanentError → failed at once,
+NeedsReauthorisation → failed and the tenant marked for re-authorisation.
+"""
+
+
+class SyncError(Exception):
+    """The sync failed."""
+
+    def __init__(self, message=None, *, service=None, status=None, body=None):
+        super().__init__(message or self.__doc__)
+        self.service = service  # "eh" or "th"
+        self.status = status  # HTTP status, when there was a response
+        self.body = body  # response excerpt (already truncated), when there was one
+
+
+class TransientError(SyncError):
+    """A temporary failure (timeout, connection error or 5xx): it will be retried."""
+
+
+class RateLimited(SyncError):
+    """The service asked us to slow down (429): the job waits and is tried again."""
+
+    def __init__(self, message=None, *, retry_after=60.0, **kwargs):
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class PermanentError(SyncError):
+    """The request cannot succeed as it is (validation error, clash, missing field)."""
+
+
+class NeedsReauthorisation(SyncError):
+    """Employment Hero refused the stored refresh token: the customer must connect again."""
+
+
+class NotConnected(SyncError):
+    """This tenant has not connected Employment Hero yet."""
+
+
+class ConfigError(Exception):
+    """A tenant or rule file is invalid."""
