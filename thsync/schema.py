@@ -1,0 +1,196 @@
+"""The database schema and its migrations. Only thsync.store and this module speak SQL.
+
+The job state machine, written down once:
+
+    queued   --claim-->          running   a worker holds a lease (lease_until) on it
+    retry    --claim-->          running   same, once run_after has passed
+    running  --succeeded-->      succeeded TH in step (created/updated/unchanged/deactivated)
+    running  --skipped-->        skipped   a rule said skip, or there was nothing to do
+    running  --transient error-> retry     run_after = now + backoff; attempts counted
+    running  --rate limited-->   retry     run_after = end of the pause; no attempt spent
+    running  --permanent error-> failed    reason kept; never deleted
+    running  --attempts spent--> failed    "gave up after N attempts: …"
+    running  --lease expired-->  (claimable again: a crashed worker's job is picked up)
+    failed   --retry command-->  queued    support asked to try again
+    queued/retry absorb new deliveries for the same employee (coalescing): at most one
+    waiting job per employee, enforced by a partial unique index.
+
+Jobs of one employee run in id order and never concurrently: a job is claimable only when no
+earlier job of the same employee is still queued, waiting to retry or running.
+"""
+
+import time
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+WAITING = ("queued", "retry")
+UNFINISHED = ("queued", "retry", "running")
+FINISHED = ("succeeded", "skipped", "failed")
+
+schema_version = sa.Table(
+    "schema_version",
+    metadata,
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("applied_at", sa.Float, nullable=False),
+)
+
+deliveries = sa.Table(
+    "deliveries",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("tenant_id", sa.String(64), nullable=False),
+    sa.Column("received_at", sa.Float, nullable=False),
+    # accepted | duplicate | rejected
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("http_status", sa.Integer, nullable=False),
+    sa.Column("event_type", sa.String(100)),
+    sa.Column("event_id", sa.String(200)),
+    sa.Column("employee_id", sa.String(100)),
+    sa.Column("dedup_key", sa.String(200)),
+    sa.Column("headers", sa.Text, nullable=False),
+    sa.Column("body", sa.Text),
+    sa.Column("body_size", sa.Integer, nullable=False),
+    sa.Column("error", sa.Text),
+    sa.Column("job_id", sa.Integer),
+    sa.Column("duplicate_of", sa.Integer),
+    sa.Index("ix_deliveries_tenant_received", "tenant_id", "received_at"),
+    sa.Index("ix_deliveries_job", "job_id"),
+)
+
+delivery_keys = sa.Table(
+    "delivery_keys",
+    metadata,
+    sa.Column("tenant_id", sa.String(64), primary_key=True),
+    sa.Column("dedup_key", sa.String(200), primary_key=True),
+    sa.Column("delivery_id", sa.Integer, nullable=False),
+)
+
+jobs = sa.Table(
+    "jobs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("tenant_id", sa.String(64), nullable=False),
+    sa.Column("employee_id", sa.String(100), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("event_types", sa.Text, nullable=False),  # JSON list, arrival order
+    sa.Column("delivery_ids", sa.Text, nullable=False),  # JSON list
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Column("run_after", sa.Float, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("lease_until", sa.Float),
+    sa.Column("worker", sa.String(100)),
+    sa.Column("outcome", sa.String(40)),
+    sa.Column("reason", sa.Text),
+    sa.Column("last_error", sa.Text),
+    sa.Column("decision", sa.Text),  # JSON of the last decision
+    sa.Index("ix_jobs_claim", "status", "run_after"),
+    sa.Index("ix_jobs_employee", "tenant_id", "employee_id", "id"),
+    sa.Index(
+        "ux_jobs_one_waiting",
+        "tenant_id",
+        "employee_id",
+        unique=True,
+        sqlite_where=sa.text("status IN ('queued', 'retry')"),
+        postgresql_where=sa.text("status IN ('queued', 'retry')"),
+    ),
+)
+
+attempts = sa.Table(
+    "attempts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("job_id", sa.Integer, nullable=False, index=True),
+    sa.Column("number", sa.Integer, nullable=False),
+    sa.Column("worker", sa.String(100)),
+    sa.Column("started_at", sa.Float, nullable=False),
+    sa.Column("finished_at", sa.Float),
+    # succeeded | skipped | retry | rate_limited | failed
+    sa.Column("outcome", sa.String(20)),
+    sa.Column("error", sa.Text),
+    sa.Column("decision", sa.Text),  # JSON: action, rule, reason, extracted, payload, trace
+    sa.Column("calls", sa.Text, nullable=False, default="[]"),  # JSON list of HTTP calls
+)
+
+eh_connections = sa.Table(
+    "eh_connections",
+    metadata,
+    sa.Column("tenant_id", sa.String(64), primary_key=True),
+    sa.Column("access_token", sa.Text),  # encrypted
+    sa.Column("refresh_token", sa.Text),  # encrypted
+    sa.Column("expires_at", sa.Float),
+    sa.Column("status", sa.String(20), nullable=False),  # connected | needs_reauth
+    sa.Column("reason", sa.Text),
+    sa.Column("org_uuid", sa.String(64)),
+    sa.Column("authorised_by", sa.Text),  # JSON from /user_info
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+oauth_states = sa.Table(
+    "oauth_states",
+    metadata,
+    sa.Column("state", sa.String(100), primary_key=True),
+    sa.Column("tenant_id", sa.String(64), nullable=False),
+    sa.Column("verifier", sa.Text, nullable=False),  # encrypted
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+rate_limits = sa.Table(
+    "rate_limits",
+    metadata,
+    sa.Column("key", sa.String(300), primary_key=True),
+    sa.Column("tat", sa.Float, nullable=False),  # GCRA theoretical arrival time
+    sa.Column("blocked_until", sa.Float, nullable=False, default=0.0),
+)
+
+th_snapshots = sa.Table(
+    "th_snapshots",
+    metadata,
+    sa.Column("tenant_id", sa.String(64), primary_key=True),
+    sa.Column("employee_id", sa.String(100), primary_key=True),
+    sa.Column("user_name", sa.String(200)),
+    sa.Column("user", sa.Text, nullable=False),  # JSON of the TH user as last written/read
+    sa.Column("job_id", sa.Integer),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+V1_TABLES = (
+    deliveries,
+    delivery_keys,
+    jobs,
+    attempts,
+    eh_connections,
+    oauth_states,
+    rate_limits,
+    th_snapshots,
+)
+
+
+def _create_v1(conn) -> None:
+    metadata.create_all(conn, tables=list(V1_TABLES))
+
+
+# Append-only: (version, step). A step receives a connection inside the migration transaction.
+MIGRATIONS = ((1, _create_v1),)
+
+
+def upgrade(conn) -> list[int]:
+    """Bring the schema up to date; returns the versions applied. Safe to run concurrently."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(74061)"))
+    metadata.create_all(conn, tables=[schema_version])
+    done = set(conn.execute(sa.select(schema_version.c.version)).scalars())
+    applied = []
+    for version, step in MIGRATIONS:
+        if version in done:
+            continue
+        step(conn)
+        conn.execute(schema_version.insert().values(version=version, applied_at=time.time()))
+        applied.append(version)
+    return applied
+
+
+def latest_version() -> int:
+    return MIGRATIONS[-1][0]
