@@ -1,0 +1,61 @@
+"""The integration server: `create_app(config)` for gunicorn, the CLI and tests; `python
+server.py` for development (the server, the worker, both sandboxes and a connected demo tenant)."""
+
+import logging
+import secrets
+
+from flask import Flask
+from werkzeug.serving import WSGIRequestHandler, make_server
+
+from thsync import cli, intake, oauth, web
+from thsync.logs import configure_logging, redact
+from thsync.services import Services
+from thsync.settings import check_production, load_settings
+
+log = logging.getLogger("thsync.server")
+
+
+def create_app(config: dict | None = None, *, clock=None, alerter=None) -> Flask:
+    settings = load_settings(config)
+    check_production(settings)
+    configure_logging(settings["LOG_LEVEL"])
+    app = Flask(__name__, template_folder="templates")
+    app.config["THSYNC"] = settings
+    app.config["SECRET_KEY"] = settings["SECRET_KEY"] or secrets.token_hex(32)
+    app.config["SESSION_COOKIE_HTTPONLY"] = True
+    app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    app.config["SESSION_COOKIE_SECURE"] = settings["MODE"] == "production"
+    app.extensions["thsync"] = Services(settings, clock=clock, alerter=alerter)
+    for module in (intake, oauth, web, cli):
+        module.init_app(app)
+    return app
+
+
+class QuietRequestHandler(WSGIRequestHandler):
+    """Werkzeug's request log, with webhook tokens and OAuth codes redacted."""
+
+    def log(self, type, message, *args):  # noqa: A002 - Werkzeug's signature
+        super().log(type, redact(message % args) if args else redact(message))
+
+
+def serve(app, host: str, port: int):
+    server = make_server(host, port, app, threaded=True, request_handler=QuietRequestHandler)
+    log.info("serving on http://%s:%s", host, server.server_port)
+    return server
+
+
+def main() -> None:
+    settings = load_settings()
+    configure_logging(settings["LOG_LEVEL"])
+    if settings["MODE"] == "development":
+        from sandboxes.demo import start_demo
+
+        start_demo(settings, create_app, serve)
+        return
+    app = create_app()
+    log.warning("production: prefer gunicorn (see the README); serving with Werkzeug")
+    serve(app, settings["HOST"], settings["PORT"]).serve_forever()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,111 @@
+"""The server's parts wired together once per process: store, clock, limiter, vault, registry,
+and the clients each job gets. The web app, the worker and the CLI all share one Services."""
+
+import logging
+import os
+from pathlib import Path
+
+from thsync.clock import SystemClock
+from thsync.crypto import Cipher
+from thsync.eh_client import EHClient
+from thsync.errors import NotConnected
+from thsync.ratelimit import Limiter
+from thsync.registry import Registry
+from thsync.settings import SettingsError
+from thsync.store import Store, sqlite_url_for
+from thsync.th_client import THClient
+from thsync.tokens import TokenVault
+
+log = logging.getLogger(__name__)
+
+
+def dev_encryption_key(instance_path: str) -> str:
+    """Development only: a key kept in the instance folder so restarts can read old tokens."""
+    path = Path(instance_path) / "dev-encryption.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        from cryptography.fernet import Fernet
+
+        path.write_text(Fernet.generate_key().decode())
+        os.chmod(path, 0o600)
+    return path.read_text().strip()
+
+
+def make_cipher(settings) -> Cipher:
+    key = settings["THSYNC_ENCRYPTION_KEY"]
+    if not key:
+        if settings["MODE"] == "production":
+            raise SettingsError("THSYNC_ENCRYPTION_KEY is required in production")
+        key = dev_encryption_key(settings["INSTANCE_PATH"])
+    return Cipher(key)
+
+
+class Services:
+    def __init__(self, settings: dict, clock=None, alerter=None):
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        url = settings["DATABASE_URL"] or sqlite_url_for(settings["INSTANCE_PATH"])
+        self.store = Store(url, self.clock)
+        self.store.upgrade()
+        self.limiter = Limiter(self.store, self.clock)
+        self.vault = TokenVault(self.store, make_cipher(settings))
+        self.registry = Registry(
+            settings["TENANTS_DIR"],
+            settings["RULES_DIR"],
+            self.clock,
+            check_every=settings["RELOAD_SECONDS"],
+            env=settings.get("ENV"),
+        )
+        self.alerter = alerter
+
+    def org_for(self, tenant) -> str:
+        """The tenant file's org UUID wins; otherwise the one found after connecting."""
+        if tenant.eh_org_uuid:
+            return tenant.eh_org_uuid
+        connection = self.store.get_connection(tenant.id) or {}
+        if connection.get("org_uuid"):
+            return connection["org_uuid"]
+        raise NotConnected(
+            f"tenant {tenant.id} has no Employment Hero organisation yet: connect and pick one"
+        )
+
+    def eh_client(self, tenant, recorder=None) -> EHClient:
+        return EHClient(
+            tenant.id,
+            api_base=tenant.eh_api_base,
+            token_url=tenant.eh_token_url,
+            client_id=tenant.eh_client_id,
+            client_secret=tenant.eh_client_secret,
+            vault=self.vault,
+            limiter=self.limiter,
+            limiter_key=tenant.eh_limiter_key,
+            clock=self.clock,
+            recorder=recorder,
+            timeout=self.settings["HTTP_TIMEOUT"],
+            per_minute=self.settings["EH_CALLS_PER_MINUTE"],
+        )
+
+    def th_client(self, tenant, recorder=None) -> THClient:
+        return THClient(
+            tenant.th_base_url,
+            tenant.th_api_key,
+            limiter=self.limiter,
+            limiter_key=tenant.th_limiter_key,
+            update_mode=tenant.th_update_mode,
+            send_invite=tenant.th_send_invite,
+            timeout=self.settings["HTTP_TIMEOUT"],
+            recorder=recorder,
+            per_minute=self.settings["TH_CALLS_PER_MINUTE"],
+        )
+
+    def alert_failure(self, job, reason: str) -> None:
+        """Tell the tenant's alert recipients; never lets an alerting problem stop syncing."""
+        if self.alerter is None:
+            return
+        try:
+            self.alerter.job_failed(job, reason)
+        except Exception:
+            log.exception("could not send the failure alert for job %s", job.id)
+
+    def close(self) -> None:
+        self.store.dispose()

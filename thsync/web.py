@@ -1,0 +1,122 @@
+"""Status pages: every tenant, one tenant, one job. Each page has a JSON twin (`.json`)."""
+
+import json
+from datetime import UTC, datetime
+
+from flask import Blueprint, abort, current_app, jsonify, render_template
+
+bp = Blueprint("web", __name__)
+
+
+def services():
+    return current_app.extensions["thsync"]
+
+
+def when(epoch) -> str:
+    if epoch is None:
+        return ""
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def tenant_summary(tenant) -> dict:
+    svc = services()
+    connection = svc.vault.status(tenant.id)
+    counts = svc.store.count_jobs(tenant.id)
+    return {
+        "id": tenant.id,
+        "name": tenant.name,
+        "time_zone": tenant.time_zone,
+        "eh_connection": connection.get("status"),
+        "eh_reason": connection.get("reason"),
+        "org_uuid": tenant.eh_org_uuid or connection.get("org_uuid"),
+        "last_webhook_at": svc.store.last_delivery_at(tenant.id),
+        "jobs": counts,
+        "queue_depth": counts.get("queued", 0) + counts.get("retry", 0),
+        "failures_open": counts.get("failed", 0),
+    }
+
+
+def index_data() -> dict:
+    registry = services().registry
+    return {
+        "tenants": [tenant_summary(t) for t in registry.tenants()],
+        "load_errors": registry.errors(),
+    }
+
+
+@bp.get("/")
+def index():
+    return render_template("index.html", **index_data(), when=when)
+
+
+@bp.get("/index.json")
+def index_json():
+    return jsonify(index_data())
+
+
+def tenant_data(tenant_id) -> dict:
+    tenant, ruleset = services().registry.get(tenant_id)
+    if tenant is None:
+        abort(404)
+    store = services().store
+    deliveries = store.list_deliveries(tenant_id, limit=50)
+    for delivery in deliveries:
+        delivery.pop("body", None)
+        delivery["headers"] = json.loads(delivery["headers"] or "{}")
+    jobs = [job.__dict__ for job in store.list_jobs(tenant_id=tenant_id, limit=50)]
+    return {
+        "tenant": tenant_summary(tenant),
+        "authorised_by": (store.get_connection(tenant_id) or {}).get("authorised_by"),
+        "deliveries": deliveries,
+        "jobs": jobs,
+        "load_errors": services().registry.errors().get(tenant_id, []),
+        "webhook_path": f"/webhooks/{tenant_id}/<token>",
+    }
+
+
+@bp.get("/tenants/<tenant_id>")
+def tenant_page(tenant_id):
+    return render_template("tenant.html", **tenant_data(tenant_id), when=when)
+
+
+@bp.get("/tenants/<tenant_id>.json")
+def tenant_json(tenant_id):
+    return jsonify(tenant_data(tenant_id))
+
+
+def job_data(tenant_id, job_id) -> dict:
+    store = services().store
+    job = store.get_job(job_id)
+    if job is None or job.tenant_id != tenant_id:
+        abort(404)
+    deliveries = store.list_deliveries(tenant_id, job_id=job_id, limit=100)
+    for delivery in deliveries:
+        delivery["headers"] = json.loads(delivery["headers"] or "{}")
+    return {
+        "job": job.__dict__,
+        "attempts": store.list_attempts(job_id),
+        "deliveries": deliveries,
+        "snapshot": store.get_snapshot(tenant_id, job.employee_id),
+    }
+
+
+@bp.get("/tenants/<tenant_id>/jobs/<int:job_id>")
+def job_page(tenant_id, job_id):
+    return render_template(
+        "job.html", tenant_id=tenant_id, **job_data(tenant_id, job_id), when=when
+    )
+
+
+@bp.get("/tenants/<tenant_id>/jobs/<int:job_id>.json")
+def job_json(tenant_id, job_id):
+    return jsonify(job_data(tenant_id, job_id))
+
+
+@bp.get("/healthz")
+def healthz():
+    services().store.next_due()  # touches the database
+    return jsonify(status="ok")
+
+
+def init_app(app) -> None:
+    app.register_blueprint(bp)
