@@ -9,6 +9,7 @@ holds more than `per_minute` calls. A 429 sets `blocked_until`, and nobody calls
 from thsync.errors import RateLimited
 
 BURST = 5
+SLACK = 0.001  # seconds; epoch floats are too coarse for exact comparisons
 
 
 def decide(per_minute: int, burst: int = BURST):
@@ -20,7 +21,7 @@ def decide(per_minute: int, burst: int = BURST):
         if blocked_until > now:
             return None, blocked_until - now
         tat = max(tat, now)
-        if tat - now > tolerance:
+        if tat - now > tolerance + SLACK:
             return None, tat - tolerance - now
         return tat + interval, 0.0
 

@@ -36,12 +36,15 @@ def _signature(*folders: Path) -> tuple:
 
 
 class Registry:
-    def __init__(self, tenants_dir, rules_dir, clock, check_every: float = 2.0, env=None):
+    def __init__(
+        self, tenants_dir, rules_dir, clock, check_every: float = 2.0, env=None, production=False
+    ):
         self.tenants_dir = Path(tenants_dir)
         self.rules_dir = Path(rules_dir)
         self.clock = clock
         self.check_every = check_every
         self.env = os.environ if env is None else env
+        self.production = production
         self._lock = threading.RLock()
         self._loaded: dict[str, Loaded] = {}
         self._errors: dict[str, list[str]] = {}
@@ -69,7 +72,9 @@ class Registry:
 
     def _load_one(self, path: Path) -> list[str]:
         try:
-            tenant = load_tenant(path, self.env)
+            tenant = load_tenant(path, self.env, self.production)
+            if tenant is None:
+                return []
             ruleset = load_ruleset(self.rules_dir, tenant.id)
         except (TenantFileErrors, RuleFileErrors) as exc:
             problems = [str(e) for e in exc.errors]

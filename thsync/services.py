@@ -55,6 +55,7 @@ class Services:
             self.clock,
             check_every=settings["RELOAD_SECONDS"],
             env=settings.get("ENV"),
+            production=settings["MODE"] == "production",
         )
         self.alerter = alerter
 

@@ -29,6 +29,7 @@ EH_OAUTH = "https://oauth.employmenthero.com"
 SCHEMA = {
     None: {
         "id": (False, "str"),
+        "development_only": (False, "bool"),
         "name": (True, "str"),
         "time_zone": (True, "str"),
         "employment_hero": (True, "section"),
@@ -225,8 +226,9 @@ def build_tenant(tenant_id: str, path: Path, data: dict, lines: dict, env) -> Te
     )
 
 
-def load_tenant(path: Path, env=None) -> Tenant:
-    """Load and validate one tenant file; raises TenantFileErrors listing every problem."""
+def load_tenant(path: Path, env=None, production: bool = False) -> Tenant | None:
+    """Load and validate one tenant file; raises TenantFileErrors listing every problem.
+    None for a development-only tenant (the demo) when running in production."""
     env = os.environ if env is None else env
     try:
         data, lines = load_yaml_file(path)
@@ -234,6 +236,8 @@ def load_tenant(path: Path, env=None) -> Tenant:
         raise TenantFileErrors([TenantError(str(path), exc.line, "", exc.message)]) from exc
     if not isinstance(data, dict):
         raise TenantFileErrors([TenantError(str(path), 1, "", "must be a mapping of settings")])
+    if production and data.get("development_only") is True:
+        return None
     return build_tenant(path.stem, path, data, lines, env)
 
 

@@ -1,0 +1,1 @@
+"""Fixtures for the whole server (filled in as the sandboxes land)."""

@@ -1,0 +1,192 @@
+"""The store on a real database: dedup, coalescing, claims, per-employee order, leases, retries."""
+
+import threading
+
+import pytest
+
+from thsync import schema
+from thsync.store import Store
+
+
+def deliver(store, employee="e1", event="employee_updated", event_id=None, body="{}", coalesce=3):
+    meta = {
+        "event_type": event,
+        "event_id": event_id,
+        "employee_id": employee,
+        "dedup_key": f"id:{event_id}" if event_id else f"sha256:{employee}{event}{body}",
+    }
+    return store.accept_delivery(
+        "acme", headers={"Content-Type": "application/json"}, body=body, meta=meta,
+        coalesce_seconds=coalesce,
+    )
+
+
+def test_upgrade_is_idempotent_and_versioned(store):
+    assert store.upgrade() == []
+    assert schema.latest_version() == 1
+
+
+def test_duplicate_event_id_is_recorded_but_queues_nothing(store):
+    first = deliver(store, event_id="evt-1")
+    second = deliver(store, event_id="evt-1")
+    assert (first.duplicate, second.duplicate) == (False, True)
+    assert second.job_id is None
+    stored = store.get_delivery(second.delivery_id)
+    assert (stored["status"], stored["duplicate_of"]) == ("duplicate", first.delivery_id)
+    assert len(store.list_jobs()) == 1
+
+
+def test_a_burst_for_one_employee_becomes_one_job(store):
+    ids = [deliver(store, event=e, event_id=e).job_id for e in
+           ("employee_created", "employee_updated", "employee_onboarded")]
+    assert len(set(ids)) == 1
+    job = store.get_job(ids[0])
+    assert job.event_types == ["employee_created", "employee_updated", "employee_onboarded"]
+    assert len(job.delivery_ids) == 3
+
+
+def test_coalescing_window_defers_the_job_then_it_is_claimable(store, clock):
+    deliver(store, event_id="a")
+    assert store.claim_job("w1", 60) is None
+    clock.advance(3.1)
+    assert store.claim_job("w1", 60) is not None
+
+
+def test_a_running_job_is_not_joined_and_the_next_waits_for_it(store, clock):
+    first = deliver(store, event_id="a", coalesce=0)
+    job = store.claim_job("w1", 60)
+    assert job.id == first.job_id
+    second = deliver(store, event_id="b", coalesce=0)
+    assert second.job_id != first.job_id
+    assert store.claim_job("w2", 60) is None  # same employee, earlier job still running
+    assert store.finish_job(job, status="succeeded", outcome="updated", reason="ok")
+    assert store.claim_job("w2", 60).id == second.job_id
+
+
+def test_other_employees_run_while_one_is_busy(store):
+    deliver(store, employee="e1", event_id="a", coalesce=0)
+    deliver(store, employee="e2", event_id="b", coalesce=0)
+    first = store.claim_job("w1", 60)
+    second = store.claim_job("w2", 60)
+    assert {first.employee_id, second.employee_id} == {"e1", "e2"}
+
+
+def test_an_expired_lease_lets_another_worker_take_the_job(store, clock):
+    deliver(store, event_id="a", coalesce=0)
+    crashed = store.claim_job("w1", 60)
+    assert store.claim_job("w2", 60) is None
+    clock.advance(61)
+    taken = store.claim_job("w2", 60)
+    assert (taken.id, taken.attempts) == (crashed.id, 2)
+    # The crashed worker can no longer move the job on.
+    assert not store.finish_job(crashed, status="succeeded")
+    assert store.finish_job(taken, status="succeeded")
+
+
+def test_retry_waits_for_run_after_and_rate_limit_refunds_the_attempt(store, clock):
+    deliver(store, event_id="a", coalesce=0)
+    job = store.claim_job("w1", 60)
+    store.finish_job(job, status="retry", run_after=clock.now() + 60, refund_attempt=True)
+    assert store.claim_job("w1", 60) is None
+    clock.advance(60)
+    again = store.claim_job("w1", 60)
+    assert again.attempts == 1
+
+
+def test_failed_jobs_are_kept_and_can_be_requeued(store):
+    deliver(store, event_id="a", coalesce=0)
+    job = store.claim_job("w1", 60)
+    store.finish_job(job, status="failed", reason="TH said 422", error="PermanentError")
+    assert store.get_job(job.id).status == "failed"
+    assert store.requeue_failed(tenant_id="acme") == [job.id]
+    requeued = store.get_job(job.id)
+    assert (requeued.status, requeued.attempts) == ("queued", 0)
+
+
+def test_requeue_skips_a_failed_job_already_covered_by_a_waiting_one(store):
+    deliver(store, event_id="a", coalesce=0)
+    job = store.claim_job("w1", 60)
+    store.finish_job(job, status="failed", reason="boom")
+    newer = deliver(store, event_id="b", coalesce=0)
+    assert store.requeue_failed() == []
+    assert store.get_job(job.id).outcome == "superseded"
+    assert store.get_job(newer.job_id).status == "queued"
+
+
+def test_attempts_keep_calls_and_decision(store):
+    deliver(store, event_id="a", coalesce=0)
+    job = store.claim_job("w1", 60)
+    calls = [{"service": "th", "method": "GET", "path": "/users/x", "status": 404}]
+    store.record_attempt(job, started_at=1.0, outcome="retry", error="TransientError: 503",
+                         decision={"action": "upsert"}, calls=calls)
+    [attempt] = store.list_attempts(job.id)
+    assert attempt["calls"] == calls
+    assert attempt["decision"] == {"action": "upsert"}
+    assert (attempt["number"], attempt["error"]) == (1, "TransientError: 503")
+
+
+def test_rejected_deliveries_are_recorded(store):
+    delivery_id = store.record_rejected("acme", http_status=400, headers={}, body="nope",
+                                        body_size=4, error="the body is not JSON")
+    stored = store.get_delivery(delivery_id)
+    assert (stored["status"], stored["http_status"], stored["body"]) == ("rejected", 400, "nope")
+
+
+def test_oauth_state_is_single_use_and_expires(store, clock):
+    store.save_oauth_state("s1", "acme", "enc-verifier")
+    assert store.pop_oauth_state("s1", 600)["verifier"] == "enc-verifier"
+    assert store.pop_oauth_state("s1", 600) is None
+    store.save_oauth_state("s2", "acme", "v")
+    clock.advance(601)
+    assert store.pop_oauth_state("s2", 600) is None
+
+
+def test_concurrent_intake_for_one_employee_never_makes_two_waiting_jobs(db_url, clock):
+    stores = [Store(db_url, clock) for _ in range(4)]
+    stores[0].upgrade()
+    errors = []
+
+    def send(n, s):
+        try:
+            for i in range(10):
+                deliver(s, event_id=f"{n}-{i}")
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=send, args=(n, s)) for n, s in enumerate(stores)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    waiting = stores[0].list_jobs(status=["queued", "retry"])
+    assert len(waiting) == 1
+    assert len(waiting[0].delivery_ids) == 40
+    for s in stores:
+        s.dispose()
+
+
+@pytest.mark.postgres
+def test_many_workers_on_postgres_claim_each_job_once(pg_url, clock):
+    setup = Store(pg_url, clock)
+    setup.upgrade()
+    for n in range(30):
+        deliver(setup, employee=f"e{n}", event_id=f"evt-{n}", coalesce=0)
+    claimed, lock = [], threading.Lock()
+
+    def work(name):
+        s = Store(pg_url, clock)
+        while (job := s.claim_job(name, 60)) is not None:
+            with lock:
+                claimed.append(job.id)
+            s.finish_job(job, status="succeeded")
+        s.dispose()
+
+    threads = [threading.Thread(target=work, args=(f"w{i}",)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(claimed) == sorted(set(claimed))
+    assert len(claimed) == 30
+    setup.dispose()
