@@ -7,7 +7,7 @@ import secrets
 from flask import Flask
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-from thsync import cli, intake, oauth, web
+from thsync import alerts, cli, intake, oauth, web
 from thsync.logs import configure_logging, redact
 from thsync.services import Services
 from thsync.settings import check_production, load_settings
@@ -28,6 +28,8 @@ def create_app(config: dict | None = None, *, clock=None, alerter=None) -> Flask
     app.extensions["thsync"] = Services(settings, clock=clock, alerter=alerter)
     for module in (intake, oauth, web, cli):
         module.init_app(app)
+    if alerter is None:
+        alerts.init_app(app)
     return app
 
 

@@ -62,6 +62,13 @@ SETTINGS = (
     Setting("SANDBOX_EH_PORT", 8001, "development: port of the Employment Hero sandbox"),
     Setting("SANDBOX_TH_PORT", 8002, "development: port of the Tribal Habits sandbox"),
     Setting("LOG_LEVEL", "INFO", "logging level"),
+    Setting("MAIL_SERVER", "", "SMTP server for alerts; empty = alerts are only logged"),
+    Setting("MAIL_PORT", 25, "SMTP port"),
+    Setting("MAIL_USE_TLS", False, "STARTTLS to the SMTP server"),
+    Setting("MAIL_USE_SSL", False, "SMTP over TLS"),
+    Setting("MAIL_USERNAME", "", "SMTP user"),
+    Setting("MAIL_PASSWORD", "", "SMTP password"),
+    Setting("MAIL_DEFAULT_SENDER", "integrations@tribalhabits.example", "From: of alert e-mails"),
 )
 
 BY_NAME = {setting.name: setting for setting in SETTINGS}
