@@ -10,7 +10,7 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import requests
 
@@ -102,6 +102,7 @@ class THClient:
         if update_mode not in UPDATE_MODES:
             raise ConfigError(f"update_mode must be partial or replace, not {update_mode!r}")
         self.base_url = base_url.rstrip("/")
+        self._base_path = urlsplit(self.base_url).path  # recorded paths read like TH's own
         self._api_key = api_key
         self.limiter = limiter
         self.limiter_key = limiter_key
@@ -163,9 +164,11 @@ class THClient:
         more calls than the portal's budget allows.
         """
         desired = normalise_user(payload)
-        current = self.get_user(_user_name_of(desired))
+        user_name = _user_name_of(desired)
+        current = self.get_user(user_name)
         if current is not None:
-            return self._update_if_changed(current, _without(desired, create_only | {"user_name"}))
+            wanted = _without(desired, create_only | {"user_name"})
+            return self._update_if_changed(user_name, current, wanted)
         if not allow_create:
             return UpsertResult("absent")
         body = self._create_body(desired)
@@ -182,16 +185,16 @@ class THClient:
         if current.get("active") is False:
             return UpsertResult("already_inactive", user=current)
         body = self._update_body(current, {"active": False})
-        user = self._put_user(current.get("user_name") or user_name, body)
+        user = self._put_user(user_name, body)
         changes = {"active": {"before": current.get("active"), "after": False}}
         return UpsertResult("deactivated", changes, user, body)
 
-    def _update_if_changed(self, current: dict, wanted: dict) -> UpsertResult:
+    def _update_if_changed(self, user_name: str, current: dict, wanted: dict) -> UpsertResult:
         changes = diff_user(current, wanted)
         if not changes:
             return UpsertResult("unchanged", user=current)
         body = self._update_body(current, {key: c["after"] for key, c in changes.items()})
-        user = self._put_user(current.get("user_name") or "", body)
+        user = self._put_user(user_name, body)
         return UpsertResult("updated", changes, user, body)
 
     # -- bodies -----------------------------------------------------------------------------
@@ -283,7 +286,7 @@ class THClient:
             self.recorder(
                 service=SERVICE,
                 method=method,
-                path=path,
+                path=self._base_path + path,
                 status=status,
                 excerpt=excerpt,
                 error=error,
