@@ -38,5 +38,6 @@ def configure_logging(level: str = "INFO") -> None:
     if not root.handlers:
         logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     root.setLevel(level)
-    for handler in root.handlers:
-        install_filter(handler)
+    for name in (None, "gunicorn.error", "gunicorn.access", "werkzeug"):
+        for handler in logging.getLogger(name).handlers:
+            install_filter(handler)
