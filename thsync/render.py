@@ -78,7 +78,7 @@ def single_expression(source: str) -> str | None:
 
 
 def template_error(source: str, exc: TemplateError) -> str:
-    message = getattr(exc, "message", None) or str(exc)
+    message = (getattr(exc, "message", None) or str(exc)).rstrip(".")
     missing = NOT_FOUND.search(message)
     if missing:
         known = ENV.filters if missing.group(1) == "filter" else ENV.tests

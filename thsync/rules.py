@@ -128,8 +128,8 @@ def read_rule_file(rules_dir: Path, name: str, errors: list) -> RuleFile | None:
         return None
     where = {p: Loc(shown, line, doc.columns.get(p)) for p, line in doc.lines.items()}
     reporter = Reporter(where, shown, errors)
-    for problem in doc.problems:
-        reporter.add(problem.path, problem.message)
+    for problem in doc.problems:  # at its own line: a duplicate key's path is the first one's
+        reporter.add(problem.path, problem.message, Loc(shown, problem.line, problem.column))
     if not isinstance(doc.data, dict):
         reporter.add((), f"a rule file is a mapping of {', '.join(TOP_KEYS)}")
         return None
@@ -305,7 +305,7 @@ def load_ruleset(rules_dir: Path, tenant_id: str) -> RuleSet:
     chain = read_chain(rules_dir, name, errors)
     ruleset = compile_chain(tenant_id, chain, errors) if chain else None
     if errors:
-        raise RuleFileErrors(errors)
+        raise RuleFileErrors(sorted(errors, key=lambda e: (e.file, e.line or 0)))
     return ruleset
 
 

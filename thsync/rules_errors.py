@@ -89,8 +89,9 @@ class Reporter:
                 return self.where[path[:end]]
         return Loc(self.default_file, None)
 
-    def add(self, path: tuple, message: str) -> None:
-        loc = self.locate(path)
+    def add(self, path: tuple, message: str, loc: Loc | None = None) -> None:
+        """Record `message` for `path`, at `loc` or else where the path was written."""
+        loc = loc or self.locate(path)
         in_rule = path[:1] == ("rules",) and len(path) > 1
         rule, rest = (path[1], path[2:]) if in_rule else (None, path)
         error = RuleError(loc.file, loc.line, loc.column, rule, format_path(rest), message)
