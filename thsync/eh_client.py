@@ -172,7 +172,7 @@ class EHClient:
             raise RateLimited(message, retry_after=seconds, **fields)
         if status >= 500:
             raise TransientError(f"Employment Hero failed with HTTP {status} on {what}.", **fields)
-        raise PermanentError(_refusal(status, what), **fields)
+        raise PermanentError(_refusal(status, what, fields["body"]), **fields)
 
     # -- tokens -----------------------------------------------------------------------------
 
@@ -218,12 +218,14 @@ class EHClient:
         )
 
 
-def _refusal(status: int, what: str) -> str:
+def _refusal(status: int, what: str, excerpt: str) -> str:
     if status == 401:
         return f"Employment Hero refused a freshly refreshed access token on {what} (HTTP 401)."
     if status == 403:
         return FORBIDDEN.format(what=what)
-    return f"Employment Hero refused {what} (HTTP {status})."
+    if status == 404:
+        return f"Employment Hero found nothing for {what} (HTTP 404): is the organisation right?"
+    return f"Employment Hero refused {what} (HTTP {status}): {excerpt[:200] or 'no message'}"
 
 
 def _seg(value: str) -> str:
