@@ -59,6 +59,8 @@ def unknown_key(key, allowed) -> str:
 def point_at(source: str, offset: int | None) -> str:
     """The line of `source` holding `offset` with a caret under it; the whole source when the
     position is unknown."""
+    if not source.strip():
+        return ""
     if offset is None:
         return "\n  " + source.strip().replace("\n", "\n  ")
     offset = min(max(offset, 0), len(source))
