@@ -199,8 +199,13 @@ def _validate(tenant_id, data, checker) -> None:
         checker.error(("webhook", "token"), "the token must be at least 24 characters")
 
 
+def shown_name(path: Path) -> str:
+    """How messages name a file: its folder and name, as support sees it (tenants/acme.yaml)."""
+    return f"{path.resolve().parent.name}/{path.name}"
+
+
 def build_tenant(tenant_id: str, path: Path, data: dict, lines: dict, env) -> Tenant:
-    checker = _Checker(str(path), lines, env)
+    checker = _Checker(shown_name(path), lines, env)
     clean = checker.section(None, data)
     if not checker.errors:
         _validate(tenant_id, clean, checker)
@@ -233,9 +238,11 @@ def load_tenant(path: Path, env=None, production: bool = False) -> Tenant | None
     try:
         data, lines = load_yaml_file(path)
     except YamlError as exc:
-        raise TenantFileErrors([TenantError(str(path), exc.line, "", exc.message)]) from exc
+        error = TenantError(shown_name(path), exc.line, "", exc.message)
+        raise TenantFileErrors([error]) from exc
     if not isinstance(data, dict):
-        raise TenantFileErrors([TenantError(str(path), 1, "", "must be a mapping of settings")])
+        error = TenantError(shown_name(path), 1, "", "must be a mapping of settings")
+        raise TenantFileErrors([error])
     if production and data.get("development_only") is True:
         return None
     return build_tenant(path.stem, path, data, lines, env)

@@ -1,0 +1,64 @@
+"""Support's commands through Flask's CLI runner."""
+
+import json
+
+from tests.fixtures_app import DATA
+
+
+def run(app, *args):
+    return app.test_cli_runner().invoke(args=list(args))
+
+
+def test_rules_check_passes_on_good_files(app):
+    result = run(app, "rules", "check")
+    assert result.exit_code == 0, result.output
+    assert "ok   acme" in result.output
+    assert "1 tenant(s) checked, 0 error(s)" in result.output
+
+
+def test_rules_check_prints_every_error_and_exits_1(app, dirs):
+    (dirs["rules"] / "acme.yaml").write_text(
+        "extends: standard\nrules:\n  updates:\n    acton: skip\n  leavers:\n    when: 'a ==='\n"
+    )
+    result = run(app, "rules", "check")
+    assert result.exit_code == 1
+    assert "rules/acme.yaml:4: rule 'updates' → acton: unknown key" in result.output
+    assert "rules/acme.yaml:6: rule 'leavers' → when: " in result.output
+    assert "1 tenant(s) checked, 2 error(s)" in result.output
+
+
+def test_rules_check_names_a_missing_tenant(app):
+    result = run(app, "rules", "check", "nobody")
+    assert result.exit_code == 1
+    assert "nobody: no tenant file tenants/nobody.yaml" in result.output
+
+
+def test_preview_shows_decision_fields_and_payload_without_sending(app, sandboxes, tmp_path):
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps({"event": "employee_created", "data": {"id": "x"}}))
+    result = run(
+        app,
+        "rules",
+        "preview",
+        "acme",
+        "--event",
+        str(event),
+        "--employee",
+        str(DATA / "employee-active.json"),
+        "--manager",
+        str(DATA / "employee-manager.json"),
+        "--now",
+        "2026-11-28T09:00:00+11:00",
+    )
+    assert result.exit_code == 0, result.output
+    decision = json.loads(result.output)
+    assert (decision["action"], decision["rule"]) == ("upsert", "new-people")
+    assert decision["payload"]["manager_email"] == "priya.nair@harbourline.example"
+    assert decision["extracted"]["job_title"] == "Warehouse Team Leader"
+    assert sandboxes.th_admin("GET", "/_admin/requests") == []
+
+
+def test_settings_lists_every_setting(app):
+    result = run(app, "settings")
+    assert "TH_CALLS_PER_MINUTE=240" in result.output
+    assert "DATABASE_URL=''" in result.output
