@@ -29,6 +29,7 @@ ConditionError, which the engine turns into a decision problem rather than a sil
 """
 
 import json
+import operator
 import re
 
 from jmespath.exceptions import JMESPathError
@@ -39,7 +40,12 @@ from thsync.rules_errors import did_you_mean, point_at, unknown_key
 NODE_KEYS = ("and", "or", "not", "match")
 MATCH_KEYS = ("value", "op", "to")
 NO_TARGET = ("exists", "empty", "not_empty")
-DATE_OPS = ("date_on_or_before", "date_before", "date_after")
+DATE_TESTS = {
+    "date_on_or_before": operator.le,
+    "date_before": operator.lt,
+    "date_after": operator.gt,
+}
+DATE_OPS = tuple(DATE_TESTS)
 OPS = ("equals", "not_equals", "in", "not_in", "regex", *NO_TARGET, *DATE_OPS)
 
 
@@ -47,11 +53,14 @@ class ConditionError(Exception):
     """A condition could not be evaluated."""
 
 
+def is_empty(value) -> bool:
+    """null, "", [] or {}; 0 and false are values."""
+    return value is None or (isinstance(value, str | list | dict) and not value)
+
+
 def truthy(value) -> bool:
-    """JMESPath truthiness: 0 is true, empty strings and collections are not."""
-    if value is None or value is False:
-        return False
-    return not (isinstance(value, str | list | dict) and not value)
+    """JMESPath truthiness: 0 is true, false and empty values are not."""
+    return value is not False and not is_empty(value)
 
 
 def same(a, b) -> bool:
@@ -118,24 +127,19 @@ class Not:
 
 
 def compare(op: str, actual, target) -> bool:
-    if op in DATE_OPS:
+    if op in DATE_TESTS:
         left, right = parse_date(actual), parse_date(target)
-        if left is None or right is None:
-            return False
-        return {"date_on_or_before": left <= right, "date_before": left < right}.get(
-            op, left > right
-        )
-    tests = {
-        "equals": lambda: same(actual, target),
-        "not_equals": lambda: not same(actual, target),
-        "in": lambda: isinstance(target, list) and any(same(actual, t) for t in target),
-        "not_in": lambda: isinstance(target, list) and not any(same(actual, t) for t in target),
-        "regex": lambda: isinstance(actual, str) and bool(target.search(actual)),
-        "exists": lambda: actual is not None,
-        "empty": lambda: not truthy(actual) and not isinstance(actual, bool | int | float),
-        "not_empty": lambda: truthy(actual) or isinstance(actual, bool | int | float),
-    }
-    return tests[op]()
+        return left is not None and right is not None and DATE_TESTS[op](left, right)
+    if op in ("equals", "not_equals"):
+        return same(actual, target) == (op == "equals")
+    if op in ("in", "not_in"):
+        found = isinstance(target, list) and any(same(actual, t) for t in target)
+        return isinstance(target, list) and found == (op == "in")
+    if op == "regex":
+        return isinstance(actual, str) and bool(target.search(actual))
+    if op == "exists":
+        return actual is not None
+    return is_empty(actual) == (op == "empty")
 
 
 class Match:

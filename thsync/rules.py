@@ -20,6 +20,21 @@ Top-level keys (a file that extends another may override any of them):
     create_only  payload keys sent only when a user is created (user_name always is)
     rules        rule name → rule; first matching rule wins, in order
 
+A rule:
+
+    triggers     list of event names (or "*"), or {event: name or [names], when: condition}
+    when         a condition (see thsync.conditions) that must also hold
+    fetch        {employee, manager, custom_fields} over the top-level ones, or `none` (the
+                 webhook body's `data` is the employee)
+    extract      name → JMESPath, over the top-level ones (null removes one)
+    action       upsert | update | deactivate | skip
+    reason       why, in words support staff read (required for skip)
+    payload      TH field → template or literal, over the top-level ones (null leaves it out)
+    create_only  replaces the top-level list for this rule
+    enabled      false turns the rule off
+    before/after the rule this one is placed before or after (for a tenant's new rules)
+    description  free text
+
 Merging a tenant file: scalars and lists replace; `intake`, `fetch`, `extract` and `payload`
 (at the top and inside a rule) merge per key, and a key set to null removes it; a rule with an
 existing name merges into it (its `triggers` and `when` replace the old ones wholly), a new name
@@ -207,7 +222,7 @@ def place(rules: dict, over: dict) -> None:
         if not isinstance(rule, dict):
             continue
         target = rule.get("before", rule.get("after"))
-        if target not in rules or target == name:
+        if not isinstance(target, str) or target not in rules or target == name:
             continue
         order = [n for n in rules if n != name]
         order.insert(order.index(target) + (0 if "before" in rule else 1), name)
@@ -261,21 +276,18 @@ def collect_options(chain: list[RuleFile], errors: list) -> dict:
     return values
 
 
-def compile_shared(data: dict, report) -> Shared:
+def compile_shared(data: dict, rule_names: tuple, report) -> Shared:
     extract = inherit({}, compile_extract(data.get("extract"), ("extract",), report))
     known = set(CONTEXT_NAMES) | set(extract)
     payload = inherit({}, compile_payload(data.get("payload"), known, ("payload",), report))
     create_only = compile_create_only(data.get("create_only", []), ("create_only",), report)
-    rules = expect_mapping(data.get("rules"), ("rules",), report, "rule name → rule")
-    if not rules:
-        report(("rules",) if "rules" in data else (), "there are no rules")
     return Shared(
         events=compile_events(data.get("events"), report),
         fetch=compile_fetch(data.get("fetch"), FETCH_DEFAULT, ("fetch",), report),
         extract=extract,
         payload=payload,
         create_only=create_only,
-        rule_names=tuple(rules),
+        rule_names=rule_names,
     )
 
 
@@ -284,10 +296,13 @@ def compile_chain(tenant_id: str, chain: list[RuleFile], errors: list) -> RuleSe
     reporter = Reporter(where, chain[-1].name, errors)
     options = collect_options(chain, errors)
     intake = compile_intake(data.get("intake"), reporter.add)
-    shared = compile_shared(data, reporter.add)
+    raw_rules = expect_mapping(data.get("rules"), ("rules",), reporter.add, "rule name → rule")
+    if not raw_rules:
+        reporter.add(("rules",) if "rules" in data else (), "there are no rules")
+    shared = compile_shared(data, tuple(raw_rules), reporter.add)
     rules = [
         compile_rule(name, raw, shared, reporter.add, reporter.locate(("rules", name)))
-        for name, raw in (data.get("rules") or {}).items()
+        for name, raw in raw_rules.items()
     ]
     files = [file.path for file in chain]
     return RuleSet(tenant_id, files, options, shared.events, intake, rules)
