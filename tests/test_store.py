@@ -15,15 +15,29 @@ def deliver(store, employee="e1", event="employee_updated", event_id=None, body=
         "employee_id": employee,
         "dedup_key": f"id:{event_id}" if event_id else f"sha256:{employee}{event}{body}",
     }
-    return store.accept_delivery(
-        "acme", headers={"Content-Type": "application/json"}, body=body, meta=meta,
-        coalesce_seconds=coalesce,
+    accepted = store.accept_delivery(
+        "acme", headers={"Content-Type": "application/json"}, body=body, meta=meta
     )
+    store.dispatch_deliveries(coalesce)
+    accepted.job_id = store.get_delivery(accepted.delivery_id)["job_id"]
+    return accepted
 
 
 def test_upgrade_is_idempotent_and_versioned(store):
     assert store.upgrade() == []
     assert schema.latest_version() == 1
+
+
+def test_intake_is_one_insert_and_the_dispatcher_queues_the_job(store):
+    meta = {"event_type": "employee_updated", "event_id": "e", "employee_id": "e1",
+            "dedup_key": "id:e"}
+    accepted = store.accept_delivery("acme", headers={}, body="{}", meta=meta)
+    assert store.get_delivery(accepted.delivery_id)["job_id"] is None
+    assert store.list_jobs() == []
+    assert store.dispatch_deliveries(3) == 1
+    assert store.dispatch_deliveries(3) == 0
+    [job] = store.list_jobs()
+    assert store.get_delivery(accepted.delivery_id)["job_id"] == job.id
 
 
 def test_duplicate_event_id_is_recorded_but_queues_nothing(store):

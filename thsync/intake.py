@@ -103,14 +103,9 @@ def receive(tenant_id, token):
 
 
 def accept(tenant_id, body, raw, meta):
-    settings = services().settings
     try:
         accepted = services().store.accept_delivery(
-            tenant_id,
-            headers=kept_headers(),
-            body=raw.decode("utf-8"),
-            meta=meta,
-            coalesce_seconds=settings["COALESCE_SECONDS"],
+            tenant_id, headers=kept_headers(), body=raw.decode("utf-8"), meta=meta
         )
     except StoreUnavailable as exc:
         log.error("tenant %s: delivery not stored, answered 503: %s", tenant_id, exc)
@@ -125,7 +120,7 @@ def accept(tenant_id, body, raw, meta):
         meta["employee_id"],
     )
     code = 200 if accepted.duplicate else 202
-    return jsonify(status=status, delivery_id=accepted.delivery_id, job_id=accepted.job_id), code
+    return jsonify(status=status, delivery_id=accepted.delivery_id), code
 
 
 def init_app(app) -> None:

@@ -1,5 +1,8 @@
 """The database schema and its migrations. Only thsync.store and this module speak SQL.
 
+A delivery is stored by the intake in one INSERT (the 2xx waits for it and nothing else).
+The dispatcher (the first step of every worker loop) turns accepted deliveries into jobs.
+
 The job state machine, written down once:
 
     queued   --claim-->          running   a worker holds a lease (lease_until) on it
@@ -57,14 +60,22 @@ deliveries = sa.Table(
     sa.Column("duplicate_of", sa.Integer),
     sa.Index("ix_deliveries_tenant_received", "tenant_id", "received_at"),
     sa.Index("ix_deliveries_job", "job_id"),
-)
-
-delivery_keys = sa.Table(
-    "delivery_keys",
-    metadata,
-    sa.Column("tenant_id", sa.String(64), primary_key=True),
-    sa.Column("dedup_key", sa.String(200), primary_key=True),
-    sa.Column("delivery_id", sa.Integer, nullable=False),
+    # Deduplication: one accepted delivery per event (duplicates are kept as "duplicate").
+    sa.Index(
+        "ux_deliveries_dedup",
+        "tenant_id",
+        "dedup_key",
+        unique=True,
+        sqlite_where=sa.text("status = 'accepted'"),
+        postgresql_where=sa.text("status = 'accepted'"),
+    ),
+    # Accepted deliveries the dispatcher has not turned into jobs yet.
+    sa.Index(
+        "ix_deliveries_undispatched",
+        "id",
+        sqlite_where=sa.text("status = 'accepted' AND job_id IS NULL"),
+        postgresql_where=sa.text("status = 'accepted' AND job_id IS NULL"),
+    ),
 )
 
 jobs = sa.Table(
@@ -158,7 +169,6 @@ th_snapshots = sa.Table(
 
 V1_TABLES = (
     deliveries,
-    delivery_keys,
     jobs,
     attempts,
     eh_connections,

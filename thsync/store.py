@@ -7,11 +7,15 @@ SKIP LOCKED let many worker processes claim jobs safely).
 
 import json
 import os
+import sqlite3
+import threading
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from thsync import schema as s
@@ -64,7 +68,12 @@ def create_engine(url: str) -> sa.Engine:
 
 
 def _serialise_sqlite_writes(engine: sa.Engine) -> None:
-    """pysqlite's own transaction handling defers BEGIN; take the write lock up front instead."""
+    """pysqlite's own transaction handling defers BEGIN; take the write lock up front instead.
+
+    SQLite's busy handler sleeps 1, 2, 5, 10 … 100 ms between tries, which caps throughput as
+    soon as two processes write. The write lock is short, so BEGIN IMMEDIATE is retried here
+    with sub-millisecond naps instead (up to the same 30 s). WAL readers never wait for it.
+    """
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record):
@@ -77,7 +86,24 @@ def _serialise_sqlite_writes(engine: sa.Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        begin_immediate(conn.connection.dbapi_connection)
+
+
+def begin_immediate(dbapi_conn, patience: float = 30.0) -> None:
+    dbapi_conn.execute("PRAGMA busy_timeout=0")
+    try:
+        nap, deadline = 0.0002, time.monotonic() + patience
+        while True:
+            try:
+                dbapi_conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(nap)
+                nap = min(nap * 2, 0.005)
+    finally:
+        dbapi_conn.execute("PRAGMA busy_timeout=30000")
 
 
 def _loads(text, default=None):
@@ -109,6 +135,16 @@ class Store:
         self.engine = create_engine(url)
         self.clock = clock or SystemClock()
         self.dialect = self.engine.dialect.name
+        # Threads of one process queue here instead of in SQLite's busy handler, which sleeps.
+        self._sqlite_writes = threading.RLock() if self.dialect == "sqlite" else None
+        self._accept_statement = (
+            self._insert(s.deliveries).on_conflict_do_nothing().returning(s.deliveries.c.id)
+        )
+
+    def _insert(self, table):
+        if self.dialect == "postgresql":
+            return postgresql.insert(table)
+        return sqlite.insert(table)
 
     def upgrade(self) -> list[int]:
         with self.engine.begin() as conn:
@@ -119,7 +155,11 @@ class Store:
 
     @contextmanager
     def transaction(self):
-        with self.engine.begin() as conn:
+        if self._sqlite_writes is None:
+            with self.engine.begin() as conn:
+                yield conn
+            return
+        with self._sqlite_writes, self.engine.begin() as conn:
             yield conn
 
     def _insert_ignore(self, conn, table, values) -> bool:
@@ -151,52 +191,64 @@ class Store:
         except sa.exc.SQLAlchemyError as exc:
             raise StoreUnavailable(str(exc)) from exc
 
-    def accept_delivery(self, tenant_id, *, headers, body, meta, coalesce_seconds) -> Accepted:
-        """Store a valid delivery and queue (or join) the employee's job, in one transaction."""
-        now = self.clock.now()
+    def accept_delivery(self, tenant_id, *, headers, body, meta) -> Accepted:
+        """Store a valid delivery: one INSERT, deduplicated by the partial unique index on
+        (tenant_id, dedup_key). The dispatcher queues its job later, off the request path."""
+        values = {
+            "tenant_id": tenant_id,
+            "received_at": self.clock.now(),
+            "status": "accepted",
+            "http_status": 202,
+            "event_type": meta.get("event_type"),
+            "event_id": meta.get("event_id"),
+            "employee_id": meta.get("employee_id"),
+            "dedup_key": meta["dedup_key"],
+            "headers": json.dumps(headers),
+            "body": body,
+            "body_size": len(body.encode()),
+            "error": None,
+        }
         try:
             with self.transaction() as conn:
-                return self._accept(conn, tenant_id, headers, body, meta, coalesce_seconds, now)
+                delivery_id = conn.execute(self._accept_statement, values).scalar()
+                if delivery_id is not None:
+                    return Accepted(delivery_id, False, None)
+                return self._record_duplicate(conn, values)
         except sa.exc.SQLAlchemyError as exc:
             raise StoreUnavailable(str(exc)) from exc
 
-    def _accept(self, conn, tenant_id, headers, body, meta, coalesce_seconds, now) -> Accepted:
-        values = dict(
-            tenant_id=tenant_id,
-            received_at=now,
-            status="accepted",
-            http_status=202,
-            event_type=meta.get("event_type"),
-            event_id=meta.get("event_id"),
-            employee_id=meta.get("employee_id"),
-            dedup_key=meta["dedup_key"],
-            headers=json.dumps(headers),
-            body=body,
-            body_size=len(body.encode()),
-        )
-        delivery_id = conn.execute(s.deliveries.insert().values(**values)).inserted_primary_key[0]
-        key = dict(tenant_id=tenant_id, dedup_key=meta["dedup_key"], delivery_id=delivery_id)
-        if not self._insert_ignore(conn, s.delivery_keys, key):
-            return self._mark_duplicate(conn, tenant_id, delivery_id, meta["dedup_key"])
-        job_id = self._queue_job(conn, tenant_id, meta, delivery_id, coalesce_seconds, now)
-        conn.execute(
-            s.deliveries.update().where(s.deliveries.c.id == delivery_id).values(job_id=job_id)
-        )
-        return Accepted(delivery_id, False, job_id)
-
-    def _mark_duplicate(self, conn, tenant_id, delivery_id, dedup_key) -> Accepted:
+    def _record_duplicate(self, conn, values) -> Accepted:
         first = conn.execute(
-            sa.select(s.delivery_keys.c.delivery_id).where(
-                s.delivery_keys.c.tenant_id == tenant_id,
-                s.delivery_keys.c.dedup_key == dedup_key,
+            sa.select(s.deliveries.c.id).where(
+                s.deliveries.c.tenant_id == values["tenant_id"],
+                s.deliveries.c.dedup_key == values["dedup_key"],
+                s.deliveries.c.status == "accepted",
             )
         ).scalar_one()
-        conn.execute(
-            s.deliveries.update()
-            .where(s.deliveries.c.id == delivery_id)
-            .values(status="duplicate", http_status=200, duplicate_of=first)
-        )
+        duplicate = {**values, "status": "duplicate", "http_status": 200, "duplicate_of": first}
+        delivery_id = conn.execute(s.deliveries.insert(), duplicate).inserted_primary_key[0]
         return Accepted(delivery_id, True, None)
+
+    def dispatch_deliveries(self, coalesce_seconds: float, limit: int = 500) -> int:
+        """Queue (or join) a job for each accepted delivery not yet queued, oldest first.
+        Coalescing windows count from when each delivery was received."""
+        d = s.deliveries
+        query = (
+            sa.select(d.c.id, d.c.tenant_id, d.c.event_type, d.c.employee_id, d.c.received_at)
+            .where(d.c.status == "accepted", d.c.job_id.is_(None))
+            .order_by(d.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        with self.transaction() as conn:
+            rows = conn.execute(query).all()
+            for row in rows:
+                meta = {"event_type": row.event_type, "employee_id": row.employee_id}
+                job_id = self._queue_job(
+                    conn, row.tenant_id, meta, row.id, coalesce_seconds, row.received_at
+                )
+                conn.execute(d.update().where(d.c.id == row.id).values(job_id=job_id))
+        return len(rows)
 
     def _queue_job(self, conn, tenant_id, meta, delivery_id, coalesce_seconds, now) -> int:
         employee_id = meta["employee_id"]
@@ -417,7 +469,7 @@ class Store:
     def queue_replay(self, delivery_id) -> int | None:
         """Queue a stored delivery again (support's replay): a fresh sync of that employee."""
         delivery = self.get_delivery(delivery_id)
-        if delivery is None or not delivery.get("employee_id"):
+        if delivery is None or not delivery.get("employee_id") or delivery["status"] == "rejected":
             return None
         meta = dict(event_type=delivery["event_type"], employee_id=delivery["employee_id"])
         with self.transaction() as conn:

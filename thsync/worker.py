@@ -60,6 +60,7 @@ class Worker:
 
     def run_once(self, ignore_run_after: bool = False):
         store = self.services.store
+        store.dispatch_deliveries(self.services.settings["COALESCE_SECONDS"])
         job = store.claim_job(
             self.name,
             self.lease,
