@@ -297,7 +297,7 @@ def compile_chain(tenant_id: str, chain: list[RuleFile], errors: list) -> RuleSe
     options = collect_options(chain, errors)
     intake = compile_intake(data.get("intake"), reporter.add)
     raw_rules = expect_mapping(data.get("rules"), ("rules",), reporter.add, "rule name → rule")
-    if not raw_rules:
+    if not raw_rules and isinstance(data.get("rules"), dict | None):
         reporter.add(("rules",) if "rules" in data else (), "there are no rules")
     shared = compile_shared(data, tuple(raw_rules), reporter.add)
     rules = [
