@@ -9,7 +9,7 @@ mistake is reported in one pass.
 import re
 from dataclasses import dataclass, field
 
-from thsync.conditions import compile_condition, shown
+from thsync.conditions import compile_condition, same, shown
 from thsync.jmes import ExpressionError, compile_jmespath, parse_jmespath
 from thsync.render import compile_value, unknown_names
 from thsync.rules_errors import did_you_mean, point_at, unknown_key
@@ -142,13 +142,9 @@ def declare_options(raw, report) -> dict:
             report(path + ("choices",), "must be a non-empty list")
             choices = None
         declared[name] = (spec["default"], choices)
-        if choices and not any(same_value(spec["default"], c) for c in choices):
+        if choices and not any(same(spec["default"], c) for c in choices):
             report(path + ("default",), option_problem(spec["default"], choices))
     return declared
-
-
-def same_value(a, b) -> bool:
-    return isinstance(a, bool) == isinstance(b, bool) and a == b
 
 
 def option_problem(value, choices) -> str:
@@ -164,7 +160,7 @@ def set_options(raw, declared: dict, values: dict, report) -> None:
             report(path, unknown_key(name, list(declared)))
             continue
         default, choices = declared[name]
-        if choices and not any(same_value(value, c) for c in choices):
+        if choices and not any(same(value, c) for c in choices):
             report(path, option_problem(value, choices))
         elif not choices and type(value) is not type(default):
             report(path, f"must be a {type(default).__name__} like the default {shown(default)}")
