@@ -68,8 +68,17 @@ def same(a, b) -> bool:
     return isinstance(a, bool) == isinstance(b, bool) and a == b
 
 
+PLAIN_TEXT = re.compile(r'[^"\\\x00-\x1f]*')
+
+
 def shown(value) -> str:
-    text = json.dumps(value, ensure_ascii=False, default=str)
+    """The value as JSON, shortened: how a support person reads it in a trace."""
+    if value is None or isinstance(value, bool):
+        return "null" if value is None else str(value).lower()
+    if isinstance(value, str) and PLAIN_TEXT.fullmatch(value):
+        text = f'"{value}"'  # the same as json.dumps for text needing no escapes
+    else:
+        text = json.dumps(value, ensure_ascii=False, default=str)
     return text if len(text) <= 60 else text[:59] + "…"
 
 

@@ -19,6 +19,7 @@ from datetime import date, datetime
 import jmespath
 from jmespath import exceptions
 from jmespath.functions import Functions, signature
+from jmespath.visitor import TreeInterpreter
 
 from thsync.rules_errors import did_you_mean
 
@@ -65,7 +66,21 @@ class RuleFunctions(Functions):
         return ";".join(names) or None
 
 
-OPTIONS = jmespath.Options(custom_functions=RuleFunctions())
+class FastRuleFunctions(RuleFunctions):
+    """Our string functions, called without jmespath's generic type checks when the arguments
+    are plainly right (text or null); anything else takes the checked path and its errors."""
+
+    TEXT_ONLY = frozenset({"lower", "upper", "trim", "date"})
+
+    def call_function(self, function_name, resolved_args):
+        if function_name in self.TEXT_ONLY and len(resolved_args) == 1:
+            value = resolved_args[0]
+            if value is None or isinstance(value, str):
+                return self.FUNCTION_TABLE[function_name]["function"](self, value)
+        return super().call_function(function_name, resolved_args)
+
+
+OPTIONS = jmespath.Options(custom_functions=FastRuleFunctions())
 FUNCTIONS = RuleFunctions.FUNCTION_TABLE
 
 
@@ -77,14 +92,39 @@ class ExpressionError(Exception):
         self.message, self.offset = message, offset
 
 
+INTERPRETER = TreeInterpreter(OPTIONS)
+
+
+def field_path(node) -> tuple | None:
+    """('employee', 'id') for a plain dotted path, else None."""
+    if node["type"] == "field":
+        return (node["value"],)
+    if node["type"] == "subexpression":
+        parts = [field_path(child) for child in node["children"]]
+        if all(parts):
+            return tuple(name for part in parts for name in part)
+    return None
+
+
 class Expr:
-    """A compiled JMESPath expression that remembers its text."""
+    """A compiled JMESPath expression that remembers its text.
+
+    Most rule expressions are plain dotted paths (`employee.job_title`); those are walked
+    directly, with JMESPath's result (null when any step is missing or not an object). The rest
+    go through one shared interpreter rather than a new one per search."""
 
     def __init__(self, source: str, parsed):
         self.source, self.parsed = source, parsed
+        self.path = field_path(parsed.parsed)
 
     def search(self, data):
-        return self.parsed.search(data, options=OPTIONS)
+        if self.path is None:
+            return INTERPRETER.visit(self.parsed.parsed, data)
+        for name in self.path:
+            if not isinstance(data, dict):
+                return None
+            data = data.get(name)
+        return data
 
     def __repr__(self):
         return f"Expr({self.source!r})"

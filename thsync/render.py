@@ -48,13 +48,24 @@ class Literal:
         return self.value
 
 
+def names_read(source: str) -> tuple:
+    return tuple(sorted(meta.find_undeclared_variables(ENV.parse(source))))
+
+
+def pick(variables: dict, names: tuple) -> dict:
+    """Only the names a template reads: Jinja copies every variable into each render's
+    context, and a payload renders a dozen small templates per event."""
+    return {name: variables[name] for name in names if name in variables}
+
+
 class Expression:
     def __init__(self, source: str, inner: str):
         self.source = source
         self.compiled = ENV.compile_expression(inner, undefined_to_none=False)
+        self.names = names_read(f"{{{{{inner}}}}}")
 
     def render(self, variables):
-        value = self.compiled(**variables)
+        value = self.compiled(**pick(variables, self.names))
         if isinstance(value, Undefined):
             str(value)  # raises UndefinedError with Jinja's own message
         return value
@@ -64,9 +75,10 @@ class Text:
     def __init__(self, source: str):
         self.source = source
         self.template = ENV.from_string(source)
+        self.names = names_read(source)
 
     def render(self, variables):
-        return self.template.render(**variables)
+        return self.template.render(**pick(variables, self.names))
 
 
 def single_expression(source: str) -> str | None:
@@ -126,6 +138,8 @@ def render_value(key: str, item, variables):
         value = normalise(key, item.render(variables))
     except Exception as exc:  # a template is support-written code: any failure is reported
         raise RenderError(f"{type(exc).__name__}: {exc}") from exc
+    if value is None or isinstance(value, str | bool | int):
+        return value  # plainly JSON: the common case skips the encoder
     try:
         json.dumps(value, allow_nan=False)
     except (TypeError, ValueError) as exc:
