@@ -602,7 +602,7 @@ class Store:
         return self._save_connection(conn, tenant_id, values)
 
     def _save_connection(self, conn, tenant_id, values) -> None:
-        row = dict(tenant_id=tenant_id, status=values.get("status", "connected"), **values)
+        row = {"tenant_id": tenant_id, "status": "connected", **values}
         if not self._insert_ignore(conn, s.eh_connections, row):
             conn.execute(
                 s.eh_connections.update()
