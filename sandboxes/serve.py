@@ -1,6 +1,5 @@
 """Serve a sandbox (or any WSGI app) on a local port in a background thread."""
 
-import logging
 import threading
 from dataclasses import dataclass
 
@@ -29,7 +28,6 @@ class ServerHandle:
 
 
 def start(app, host: str = "127.0.0.1", port: int = 0) -> ServerHandle:
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = make_server(host, port, app, threaded=True, request_handler=_QuietHandler)
     thread = threading.Thread(
         target=server.serve_forever, name=f"sandbox:{server.port}", daemon=True

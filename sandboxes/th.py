@@ -176,12 +176,16 @@ def record(response):
         portal = request.environ.get("th.portal")
         state().log.add(
             method=request.method,
-            path=request.path,
+            path=logged_path(),
             status=response.status_code,
             portal=portal.name if portal else None,
             body=request.get_json(silent=True),
         )
     return response
+
+
+def logged_path() -> str:
+    return request.full_path.rstrip("?")
 
 
 def portal() -> Portal:
@@ -268,7 +272,7 @@ def after_write(user: dict, status: int):
     if state().faults.take(request.path, request.method, ("drop_after_write",)):
         state().log.add(
             method=request.method,
-            path=request.path,
+            path=logged_path(),
             status=None,
             portal=portal().name,
             body=request.get_json(silent=True),
@@ -297,8 +301,14 @@ def admin_users():
         if None in portals:
             return error(404, message=f"no portal {name}")
         users = [copy.deepcopy(u) for p in portals for u in p.users.values()]
-        invites = [i for p in portals for i in p.invites]
-    return jsonify(users=users, invites=invites)
+    return jsonify(users)
+
+
+@admin.get("/invites")
+def admin_invites():
+    st = state()
+    with st.lock:
+        return jsonify([i for p in st.portals.values() for i in p.invites])
 
 
 @admin.post("/users")
