@@ -6,6 +6,8 @@ import threading
 from collections import defaultdict
 from contextlib import contextmanager
 
+import requests
+
 from thsync.eh_client import Tokens
 from thsync.errors import RateLimited
 
@@ -102,3 +104,30 @@ def serving(app):
         yield handle.url.rstrip("/")
     finally:
         handle.stop()
+
+
+class Admin:
+    """The sandbox's /_admin API, for arranging a test and reading what the client sent."""
+
+    def __init__(self, base_url: str):
+        self.base_url = base_url
+        self.session = requests.Session()
+
+    def call(self, method: str, path: str, body=None, **params):
+        response = self.session.request(
+            method, f"{self.base_url}/_admin{path}", json=body, params=params, timeout=10
+        )
+        response.raise_for_status()
+        return response.json() if response.content else None
+
+    def fault(self, kind: str, **options) -> None:
+        self.call("POST", "/faults", {"kind": kind, **options})
+
+    def requests(self, **params) -> list[dict]:
+        return self.call("GET", "/requests", **params)
+
+    def clear_requests(self) -> None:
+        self.call("DELETE", "/requests")
+
+    def close(self) -> None:
+        self.session.close()

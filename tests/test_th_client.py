@@ -1,10 +1,13 @@
 """The Tribal Habits client: pure comparison rules first, then real HTTP against the sandbox."""
 
+import time
+
 import pytest
 
-from tests.fixtures_clients import MemoryLimiter
-from thsync.errors import ConfigError
-from thsync.th_client import THClient, diff_user, normalise_user, same_value
+from tests.fixtures_clients import Admin, CallLog, MemoryLimiter, serving
+from thsync.clock import ManualClock
+from thsync.errors import ConfigError, PermanentError, RateLimited, TransientError
+from thsync.th_client import THClient, UpsertResult, diff_user, normalise_user, same_value
 
 # -- pure parts ------------------------------------------------------------------------------
 
@@ -159,3 +162,283 @@ def test_memory_limiter_blocks(clock):
     assert limiter.is_blocked("th:acme")
     clock.advance(61)
     assert not limiter.is_blocked("th:acme")
+
+
+# -- over HTTP against the sandbox -----------------------------------------------------------
+
+API_KEY = "th-test-key-acme-6f1d2c"
+REPLACE_KEY = "th-test-key-replace-93ab0e"
+CUSTOM_FIELDS = {
+    "Job Title": {"type": "text"},
+    "Location": {"type": "text"},
+    "Team": {"type": "list", "items": ["Operations", "Warehouse"]},
+}
+PORTALS = {
+    API_KEY: {"name": "acme", "update_mode": "partial", "custom_fields": CUSTOM_FIELDS},
+    REPLACE_KEY: {"name": "globex", "update_mode": "replace", "custom_fields": CUSTOM_FIELDS},
+}
+JANE = {
+    "user_name": "EMP-0042",
+    "first_name": "Jane",
+    "last_name": "Citizen",
+    "email": "jane.citizen@acme.example",
+    "manager_email": "sam.manager@acme.example",
+    "active": True,
+    "X-Job Title": "Support Worker",
+    "X-Location": "Melbourne",
+}
+
+
+@pytest.fixture(scope="module")
+def sandbox_clock():
+    return ManualClock(start=1_795_000_000.0)
+
+
+@pytest.fixture
+def clock(sandbox_clock):
+    """One sandbox serves the whole module (starting one costs half a second), so the clock
+    it was built with is every test's clock."""
+    return sandbox_clock
+
+
+@pytest.fixture(scope="module")
+def th_sandbox(sandbox_clock):
+    from sandboxes.th import create_app
+
+    with serving(create_app({"portals": PORTALS, "clock": sandbox_clock})) as url:
+        admin = Admin(url)
+        yield admin
+        admin.close()
+
+
+@pytest.fixture
+def admin(th_sandbox):
+    """The sandbox's admin API, with the sandbox reset to empty portals."""
+    th_sandbox.call("POST", "/reset")
+    return th_sandbox
+
+
+@pytest.fixture
+def th_url(admin):
+    return admin.base_url
+
+
+@pytest.fixture
+def limiter(clock):
+    return MemoryLimiter(clock)
+
+
+@pytest.fixture
+def calls():
+    return CallLog()
+
+
+@pytest.fixture
+def th(th_url, limiter, calls):
+    """A client for the "acme" portal (partial updates); th(key=…, **options) for others."""
+    made = []
+
+    def make(key=API_KEY, **options):
+        options.setdefault("recorder", calls)
+        client = THClient(f"{th_url}/papi", key, limiter=limiter, limiter_key="th:acme", **options)
+        made.append(client)
+        return client
+
+    yield make
+    for client in made:
+        client.close()
+
+
+def writes(admin) -> list[tuple[str, str, dict]]:
+    """(method, path, body) of every write the sandbox received."""
+    return [
+        (r["method"], r["path"], r.get("body"))
+        for r in admin.requests()
+        if r["method"] in ("POST", "PUT")
+    ]
+
+
+def portal_users(admin, portal="acme") -> list[dict]:
+    return admin.call("GET", "/users", portal=portal)
+
+
+def test_creates_a_new_user_without_an_invite(th, admin):
+    result = th().upsert({**JANE, "email": " Jane.Citizen@ACME.example "})
+    assert result.action == "created"
+    assert result.sent == {**JANE, "send_invite": False}
+    assert result.user["email"] == "jane.citizen@acme.example"
+    assert result.changes["first_name"] == {"before": None, "after": "Jane"}
+    assert [m for m, _, _ in writes(admin)] == ["POST"]
+
+
+def test_unchanged_user_costs_no_write(th, admin):
+    client = th()
+    client.upsert(JANE)
+    admin.clear_requests()
+    result = client.upsert({**JANE, "email": "JANE.citizen@acme.example", "X-Team": ""})
+    assert (result.action, result.changes, result.sent) == ("unchanged", {}, None)
+    assert [r["method"] for r in admin.requests()] == ["GET"]
+
+
+def test_one_changed_field_sends_only_that_key(th, admin):
+    client = th()
+    client.upsert(JANE)
+    admin.clear_requests()
+    result = client.upsert({**JANE, "X-Location": "Geelong"})
+    assert result.action == "updated"
+    assert result.changes == {"X-Location": {"before": "Melbourne", "after": "Geelong"}}
+    assert writes(admin) == [("PUT", "/papi/users/EMP-0042", {"X-Location": "Geelong"})]
+    assert result.user["X-Location"] == "Geelong"
+    assert result.user["first_name"] == "Jane"
+
+
+def test_create_only_keys_are_never_updated(th, admin):
+    client = th()
+    client.upsert({**JANE, "X-Job Title": "Trainee"}, frozenset({"user_name", "X-Job Title"}))
+    admin.clear_requests()
+    result = client.upsert({**JANE, "X-Job Title": "Lead"}, frozenset({"user_name", "X-Job Title"}))
+    assert result.action == "unchanged"
+    assert writes(admin) == []
+
+
+def test_replace_mode_resends_the_whole_user(th, admin):
+    client = th(REPLACE_KEY, update_mode="replace")
+    client.upsert(JANE)
+    admin.clear_requests()
+    result = client.upsert({**JANE, "first_name": "Janet"})
+    assert result.action == "updated"
+    [(method, _, body)] = writes(admin)
+    assert method == "PUT"
+    assert body == {**JANE, "first_name": "Janet"}
+    assert result.user == {**result.user, **JANE, "first_name": "Janet"}
+
+
+def test_deactivate_then_reactivate(th, admin):
+    client = th()
+    client.upsert(JANE)
+    result = client.deactivate("EMP-0042")
+    assert (result.action, result.sent) == ("deactivated", {"active": False})
+    assert result.changes == {"active": {"before": True, "after": False}}
+    admin.clear_requests()
+    assert client.deactivate("EMP-0042").action == "already_inactive"
+    assert writes(admin) == []
+    rehired = client.upsert(JANE)
+    assert (rehired.action, rehired.sent) == ("updated", {"active": True})
+    assert rehired.user["active"] is True
+
+
+@pytest.mark.parametrize("method", ["upsert", "deactivate"])
+def test_absent_user_is_not_created(th, admin, method):
+    client = th()
+    if method == "upsert":
+        result = client.upsert(JANE, allow_create=False)
+    else:
+        result = client.deactivate("EMP-0042")
+    assert result == UpsertResult("absent")
+    assert writes(admin) == []
+
+
+def test_email_held_by_another_user_is_a_permanent_error(th, admin):
+    client = th()
+    client.upsert(JANE)
+    with pytest.raises(PermanentError) as caught:
+        client.upsert({**JANE, "user_name": "EMP-0099", "email": "JANE.CITIZEN@acme.example "})
+    assert str(caught.value).startswith(
+        "The e-mail jane.citizen@acme.example already belongs to another Tribal Habits user, "
+        "so EMP-0099 cannot be created"
+    )
+    assert caught.value.status == 422
+    assert len(portal_users(admin)) == 1
+
+
+def test_other_validation_errors_carry_tribal_habits_message(th):
+    with pytest.raises(PermanentError) as caught:
+        th().upsert({**JANE, "X-Shoe Size": "9"})
+    assert str(caught.value).startswith("Tribal Habits refused to create EMP-0042: ")
+    assert "Shoe Size" in str(caught.value)
+
+
+def test_update_of_a_missing_user_is_a_permanent_error(th):
+    with pytest.raises(PermanentError) as caught:
+        th().update_user("EMP-0404", {"first_name": "X"}, {})
+    assert str(caught.value) == "Tribal Habits has no user 'EMP-0404' to update."
+
+
+def test_server_error_is_transient(th, admin):
+    admin.fault("500", count=1)
+    with pytest.raises(TransientError) as caught:
+        th().upsert(JANE)
+    assert (caught.value.service, caught.value.status) == ("th", 500)
+    assert th().upsert(JANE).action == "created"
+
+
+def test_timeout_is_transient(th, admin):
+    admin.fault("slow", count=1, delay=0.5)
+    with pytest.raises(TransientError) as caught:
+        th(timeout=0.1).get_user("EMP-0042")
+    assert "ReadTimeout" in str(caught.value)
+    deadline = time.monotonic() + 5
+    while not admin.requests() and time.monotonic() < deadline:
+        time.sleep(0.05)  # let the slow request finish before the next test resets the sandbox
+
+
+@pytest.mark.parametrize("send_invite, invites", [(False, []), (True, ["EMP-0042"])])
+def test_invitation_only_when_the_tenant_asks(th, admin, send_invite, invites):
+    th(send_invite=send_invite).upsert(JANE)
+    assert admin.call("GET", "/invites") == invites
+
+
+def test_rate_limit_blocks_the_portal_for_a_minute(th, admin, limiter):
+    admin.fault("429", count=1)
+    with pytest.raises(RateLimited) as caught:
+        th().upsert(JANE)
+    assert caught.value.retry_after == 60
+    assert limiter.blocks == [("th:acme", 60)]
+    with pytest.raises(RateLimited):
+        th().get_user("EMP-0042")  # blocked here, before any request is sent
+
+
+def test_rejected_key_is_a_permanent_error(th):
+    with pytest.raises(PermanentError) as caught:
+        th("not-a-key").get_user("EMP-0042")
+    assert str(caught.value) == (
+        "Tribal Habits rejected the API key (HTTP 401): a Super Admin finds the current key "
+        "under Admin → Account → Integrations."
+    )
+
+
+def test_retry_after_a_lost_response_creates_exactly_one_user(th, admin):
+    client = th()
+    admin.fault("drop_after_write", count=1, method="POST")
+    with pytest.raises(TransientError):
+        client.upsert(JANE)
+    assert client.upsert(JANE).action == "unchanged"
+    assert [u["user_name"] for u in portal_users(admin)] == ["EMP-0042"]
+
+
+def test_iter_users_reads_every_page(th, admin):
+    for n in range(30):
+        user = {**JANE, "user_name": f"EMP-{n:04}", "email": f"p{n}@acme.example"}
+        admin.call("POST", "/users", {"portal": "acme", "user": user})
+    admin.clear_requests()
+    names = [user["user_name"] for user in th().iter_users()]
+    assert sorted(names) == [f"EMP-{n:04}" for n in range(30)]
+    assert [(r["method"], r["path"].split("?")[0]) for r in admin.requests()] == [
+        ("GET", "/papi/users")
+    ] * 2
+
+
+def test_every_call_is_recorded_without_the_key(th, admin, calls, limiter):
+    client = th()
+    client.upsert(JANE)
+    client.upsert({**JANE, "first_name": "Janet"})
+    assert [(c["method"], c["path"], c["status"]) for c in calls.calls] == [
+        ("GET", "/papi/users/EMP-0042", 404),
+        ("POST", "/papi/users", 201),
+        ("GET", "/papi/users/EMP-0042", 200),
+        ("PUT", "/papi/users/EMP-0042", 200),
+    ]
+    assert all(c["service"] == "th" and c["duration_ms"] >= 0 for c in calls.calls)
+    assert API_KEY not in calls.text()
+    assert API_KEY not in repr([r.get("body") for r in admin.requests()])
+    assert limiter.acquired["th:acme"] == 4
