@@ -375,7 +375,7 @@ def test_lists_250_employees_in_three_calls(connected, eh, admin):
     admin.clear_requests()
     ids = [e["id"] for e in eh().iter_employees(ORG)]
     assert ids == [p["id"] for p in people]
-    assert [r["path"] for r in admin.requests()] == [
+    assert [r["path"].split("?")[0] for r in admin.requests()] == [
         f"/api/v1/organisations/{ORG}/employees",
     ] * 3
 
