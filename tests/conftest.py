@@ -21,7 +21,9 @@ def _psycopg_url(url: str) -> str:
 
 def _pg_admin_url() -> str:
     url = os.environ.get("DATABASE_URL", "")
-    return url if url.startswith("postgresql") else os.environ.get("THSYNC_TEST_POSTGRES", DEFAULT_PG)
+    if url.startswith("postgresql"):
+        return url
+    return os.environ.get("THSYNC_TEST_POSTGRES", DEFAULT_PG)
 
 
 def _reachable(url: str) -> str | None:

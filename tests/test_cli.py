@@ -62,3 +62,13 @@ def test_settings_lists_every_setting(app):
     result = run(app, "settings")
     assert "TH_CALLS_PER_MINUTE=240" in result.output
     assert "DATABASE_URL=''" in result.output
+
+
+def test_the_readme_documents_every_setting():
+    from pathlib import Path
+
+    from thsync.settings import SETTINGS
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    missing = [s.name for s in SETTINGS if f"`{s.name}`" not in readme]
+    assert missing == []

@@ -49,8 +49,8 @@ def test_a_good_file_loads_with_defaults_and_resolved_secrets(tmp_path):
 def test_a_literal_secret_is_refused_naming_the_key_and_line(tmp_path):
     path = write(tmp_path, GOOD.replace("${ACME_TH_KEY}", "abc123-literal-key"))
     assert errors_of(path) == [
-        "tenants/acme.yaml:8: tribal_habits.api_key: a literal secret is not allowed in a tenant file; "
-        "write ${TRIBAL_HABITS_API_KEY} and set that variable in the server's environment"
+        "tenants/acme.yaml:8: tribal_habits.api_key: a literal secret is not allowed in a tenant "
+        "file; write ${ACME_TH_API_KEY} and set that variable in the server's environment"
     ]
 
 

@@ -116,9 +116,21 @@ class Tenant:
         return self.eh_oauth_base.rstrip("/") + "/oauth2/token"
 
 
+ENV_PREFIX = {"employment_hero": "EH", "tribal_habits": "TH", "webhook": "WEBHOOK"}
+
+
+def suggested_env_name(tenant_id: str, path: tuple) -> str:
+    """ACME_TH_API_KEY for tribal_habits.api_key of tenant acme: the README's convention."""
+    section, key = path
+    prefix = ENV_PREFIX[section]
+    name = key.upper() if prefix == key.upper() else f"{prefix}_{key.upper()}"
+    return f"{re.sub(r'[^A-Za-z0-9]', '_', tenant_id).upper()}_{name}"
+
+
 class _Checker:
-    def __init__(self, file, lines, env):
+    def __init__(self, file, lines, env, tenant_id=""):
         self.file, self.lines, self.env, self.errors = file, lines, env, []
+        self.tenant_id = tenant_id
 
     def error(self, path: tuple, message: str) -> None:
         line = self.lines.get(path) or self.lines.get(path[:1]) or None
@@ -128,7 +140,7 @@ class _Checker:
         if not isinstance(value, str):
             return value
         if path in SECRET_KEYS and not REFERENCE.fullmatch(value.strip()):
-            env_name = "_".join(p.upper() for p in path)
+            env_name = suggested_env_name(self.tenant_id, path)
             self.error(
                 path,
                 "a literal secret is not allowed in a tenant file; write "
@@ -205,7 +217,7 @@ def shown_name(path: Path) -> str:
 
 
 def build_tenant(tenant_id: str, path: Path, data: dict, lines: dict, env) -> Tenant:
-    checker = _Checker(shown_name(path), lines, env)
+    checker = _Checker(shown_name(path), lines, env, tenant_id)
     clean = checker.section(None, data)
     if not checker.errors:
         _validate(tenant_id, clean, checker)
