@@ -29,8 +29,12 @@ def test_upgrade_is_idempotent_and_versioned(store):
 
 
 def test_intake_is_one_insert_and_the_dispatcher_queues_the_job(store):
-    meta = {"event_type": "employee_updated", "event_id": "e", "employee_id": "e1",
-            "dedup_key": "id:e"}
+    meta = {
+        "event_type": "employee_updated",
+        "event_id": "e",
+        "employee_id": "e1",
+        "dedup_key": "id:e",
+    }
     accepted = store.accept_delivery("acme", headers={}, body="{}", meta=meta)
     assert store.get_delivery(accepted.delivery_id)["job_id"] is None
     assert store.list_jobs() == []
@@ -51,8 +55,10 @@ def test_duplicate_event_id_is_recorded_but_queues_nothing(store):
 
 
 def test_a_burst_for_one_employee_becomes_one_job(store):
-    ids = [deliver(store, event=e, event_id=e).job_id for e in
-           ("employee_created", "employee_updated", "employee_onboarded")]
+    ids = [
+        deliver(store, event=e, event_id=e).job_id
+        for e in ("employee_created", "employee_updated", "employee_onboarded")
+    ]
     assert len(set(ids)) == 1
     job = store.get_job(ids[0])
     assert job.event_types == ["employee_created", "employee_updated", "employee_onboarded"]
@@ -131,8 +137,14 @@ def test_attempts_keep_calls_and_decision(store):
     deliver(store, event_id="a", coalesce=0)
     job = store.claim_job("w1", 60)
     calls = [{"service": "th", "method": "GET", "path": "/users/x", "status": 404}]
-    store.record_attempt(job, started_at=1.0, outcome="retry", error="TransientError: 503",
-                         decision={"action": "upsert"}, calls=calls)
+    store.record_attempt(
+        job,
+        started_at=1.0,
+        outcome="retry",
+        error="TransientError: 503",
+        decision={"action": "upsert"},
+        calls=calls,
+    )
     [attempt] = store.list_attempts(job.id)
     assert attempt["calls"] == calls
     assert attempt["decision"] == {"action": "upsert"}
@@ -140,8 +152,9 @@ def test_attempts_keep_calls_and_decision(store):
 
 
 def test_rejected_deliveries_are_recorded(store):
-    delivery_id = store.record_rejected("acme", http_status=400, headers={}, body="nope",
-                                        body_size=4, error="the body is not JSON")
+    delivery_id = store.record_rejected(
+        "acme", http_status=400, headers={}, body="nope", body_size=4, error="the body is not JSON"
+    )
     stored = store.get_delivery(delivery_id)
     assert (stored["status"], stored["http_status"], stored["body"]) == ("rejected", 400, "nope")
 
