@@ -103,6 +103,8 @@ def test_retry_after(headers, seconds):
         ('{"error": "invalid_grant"}', None, '{"error": "invalid_grant"}'),
         ("echo tok-123!", {"Authorization": "Bearer tok-123"}, "echo [access token]!"),
         ("x" * 600, None, "x" * 500),
+        ("access_token=AT&expires_in=900", None, "[a token response that is not JSON]"),
+        ("y" * 495 + "tok-123", {"Authorization": "Bearer tok-123"}, "y" * 495 + "[acce"),
     ],
 )
 def test_token_excerpt_blanks_tokens(body, authorization, excerpt):

@@ -3,11 +3,19 @@
 import time
 
 import pytest
+import requests
 
 from tests.fixtures_clients import Admin, CallLog, MemoryLimiter, serving
 from thsync.clock import ManualClock
 from thsync.errors import ConfigError, PermanentError, RateLimited, TransientError
-from thsync.th_client import THClient, UpsertResult, diff_user, normalise_user, same_value
+from thsync.th_client import (
+    THClient,
+    UpsertResult,
+    _excerpt,
+    diff_user,
+    normalise_user,
+    same_value,
+)
 
 # -- pure parts ------------------------------------------------------------------------------
 
@@ -148,6 +156,22 @@ def test_update_body_by_mode(offline_client, mode, expected):
 )
 def test_create_body_leaves_out_empty_values(offline_client, send_invite, payload, expected):
     assert offline_client(send_invite=send_invite)._create_body(payload) == expected
+
+
+@pytest.mark.parametrize(
+    "body, excerpt",
+    [
+        ('{"message": "bad key secret-key"}', '{"message": "bad key [api key]"}'),
+        ("z" * 497 + "secret-key", "z" * 497 + "[ap"),
+        ("z" * 600, "z" * 500),
+    ],
+)
+def test_excerpt_never_holds_the_api_key(body, excerpt):
+    response = requests.Response()
+    response._content = body.encode()
+    headers = {"Authorization": "secret-key"}
+    response.request = requests.Request("GET", "http://th.invalid/", headers=headers).prepare()
+    assert _excerpt(response) == excerpt
 
 
 def test_unknown_update_mode_is_a_config_error():

@@ -212,16 +212,22 @@ def _recorded_path(url: str, params: dict | None) -> str:
 
 def token_excerpt(response: requests.Response) -> str:
     """The first 500 characters of the body, with token values (returned or sent) blanked."""
+    text = response.text
+    if any(key in text for key in SECRET_KEYS):  # only token responses are parsed here
+        text = _without_token_values(text)
+    bearer = _bearer_of(response.request)
+    # Cut after blanking, so no token can survive half-cut at the edge of the excerpt.
+    return _redact(text[: EXCERPT_CHARS + len(bearer)], bearer)[:EXCERPT_CHARS]
+
+
+def _without_token_values(text: str) -> str:
     try:
-        body = response.json()
+        body = json.loads(text)
     except ValueError:
-        body = None
-    if isinstance(body, dict) and any(key in body for key in SECRET_KEYS):
-        body = {key: "[redacted]" if key in SECRET_KEYS else value for key, value in body.items()}
-        text = json.dumps(body)
-    else:
-        text = response.text
-    return _redact(text, _bearer_of(response.request))[:EXCERPT_CHARS]
+        return "[a token response that is not JSON]"
+    if not isinstance(body, dict):
+        return text
+    return json.dumps({k: "[redacted]" if k in SECRET_KEYS else v for k, v in body.items()})
 
 
 def _bearer_of(request: requests.PreparedRequest | None) -> str:

@@ -215,7 +215,7 @@ class THClient:
     def _post_user(self, body: dict) -> dict:
         response = self._call("POST", "/users", body, what="creating the user", allow=(422,))
         if response.status_code == 422:
-            raise _create_refused(body, self._excerpt(response))
+            raise _create_refused(body, _excerpt(response))
         return _json_or(response, body)
 
     def _put_user(self, user_name: str, body: dict) -> dict:
@@ -226,7 +226,7 @@ class THClient:
                 f"Tribal Habits has no user {user_name!r} to update.",
                 service=SERVICE,
                 status=404,
-                body=self._excerpt(response),
+                body=_excerpt(response),
             )
         return _json_or(response, body)
 
@@ -256,14 +256,14 @@ class THClient:
             raise TransientError(
                 f"Tribal Habits did not answer {method} {path}: {error}", service=SERVICE
             ) from exc
-        self._record(method, path, response.status_code, self._excerpt(response), None, started)
+        self._record(method, path, response.status_code, _excerpt(response), None, started)
         return response
 
     def _raise_for_status(self, response: requests.Response, what: str = "the request") -> None:
         status = response.status_code
         if status < 400:
             return
-        excerpt = self._excerpt(response)
+        excerpt = _excerpt(response)
         if status == 429:
             self.limiter.block(self.limiter_key, BLOCK_SECONDS)
             raise RateLimited(
@@ -276,9 +276,6 @@ class THClient:
             )
         error_class = TransientError if status >= 500 else PermanentError
         raise error_class(_status_message(status, what, excerpt), **_fields(status, excerpt))
-
-    def _excerpt(self, response: requests.Response) -> str:
-        return _redact(_excerpt(response), self._api_key)
 
     def _record(self, method, path, status, excerpt, error, started) -> None:
         if self.recorder is not None:
@@ -365,11 +362,10 @@ def _json_or(response: requests.Response, fallback: dict) -> dict:
 
 
 def _excerpt(response: requests.Response) -> str:
-    return response.text[:EXCERPT_CHARS]
-
-
-def _redact(text: str, secret: str) -> str:
-    return text.replace(secret, "[api key]") if secret else text
+    """The first 500 characters of the body, with the API key blanked should TH echo it."""
+    key = response.request.headers.get("Authorization", "") if response.request else ""
+    text = response.text[: EXCERPT_CHARS + len(key)]  # cut after blanking: no half key left
+    return (text.replace(key, "[api key]") if key else text)[:EXCERPT_CHARS]
 
 
 def _describe(exc: requests.RequestException) -> str:
