@@ -13,6 +13,7 @@ from thsync.clock import ManualClock
 from thsync.eh_client import (
     EHClient,
     Tokens,
+    _refusal,
     authorize_url,
     exchange_code,
     make_pkce,
@@ -109,6 +110,34 @@ def test_retry_after(headers, seconds):
 )
 def test_token_excerpt_blanks_tokens(body, authorization, excerpt):
     assert token_excerpt(response(body, authorization=authorization)) == excerpt
+
+
+@pytest.mark.parametrize(
+    "status, excerpt, message",
+    [
+        (
+            403,
+            "",
+            "Employment Hero refused employee e-1 (HTTP 403): the API application lacks the scope "
+            "for it (insufficient_scope), or the EH user who authorised the connection may not "
+            "see it.",
+        ),
+        (
+            404,
+            "",
+            "Employment Hero found nothing for employee e-1 (HTTP 404): is the organisation right?",
+        ),
+        (
+            422,
+            '{"error": "bad"}',
+            'Employment Hero refused employee e-1 (HTTP 422): {"error": "bad"}',
+        ),
+        (400, "", "Employment Hero refused employee e-1 (HTTP 400): no message"),
+    ],
+)
+def test_refusal_messages(status, excerpt, message):
+    """Statuses the sandbox cannot be made to answer (403) are checked here, by message."""
+    assert _refusal(status, "employee e-1", excerpt) == message
 
 
 # -- over HTTP against the sandbox -----------------------------------------------------------
@@ -383,7 +412,8 @@ def test_lists_250_employees_in_three_calls(connected, eh, admin):
 
 
 def test_single_objects(connected, eh, admin):
-    admin.call("POST", "/employees", {"id": "e-1", "first_name": "Priya", "organisation_id": ORG})
+    team = {"id": "t-ops", "name": "Operations"}
+    admin.call("POST", "/employees", {"id": "e-1", "first_name": "Priya", "teams": [team]})
     fields = [{"id": "cf-3", "name": "Badge Number", "type": "free_text", "value": "B-2231"}]
     admin.call("POST", "/custom_fields/e-1", fields)
     client = eh()
@@ -392,6 +422,7 @@ def test_single_objects(connected, eh, admin):
     assert client.custom_fields(ORG, "e-1") == fields
     assert client.organisation(ORG)["time_zone"] == "Australia/Sydney"
     assert [o["id"] for o in client.organisations()] == [ORG]
+    assert client.teams(ORG) == [team]
 
 
 def test_rate_limit_blocks_the_key(connected, eh, admin, limiter):
