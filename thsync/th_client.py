@@ -259,7 +259,7 @@ class THClient:
         self._record(method, path, response.status_code, _excerpt(response), None, started)
         return response
 
-    def _raise_for_status(self, response: requests.Response, what: str = "the request") -> None:
+    def _raise_for_status(self, response: requests.Response, what: str) -> None:
         status = response.status_code
         if status < 400:
             return
@@ -270,9 +270,7 @@ class THClient:
                 f"Tribal Habits rate limit hit on {what}: the portal is paused for "
                 f"{BLOCK_SECONDS:.0f} s.",
                 retry_after=BLOCK_SECONDS,
-                service=SERVICE,
-                status=status,
-                body=excerpt,
+                **_fields(status, excerpt),
             )
         error_class = TransientError if status >= 500 else PermanentError
         raise error_class(_status_message(status, what, excerpt), **_fields(status, excerpt))
