@@ -84,7 +84,8 @@ def load_settings(overrides: dict | None = None, env=os.environ) -> dict:
     values = {s.name: s.parse(env.get(s.name, s.default)) for s in SETTINGS}
     for key, value in (overrides or {}).items():
         values[key] = BY_NAME[key].parse(value) if key in BY_NAME else value
-    if not values["PUBLIC_URL"]:
+    if not values["PUBLIC_URL"] and values["MODE"] != "production":
+        # Production must say where it is reached (OAuth redirects, links in e-mails).
         values["PUBLIC_URL"] = f"http://{values['HOST']}:{values['PORT']}"
     values["PUBLIC_URL"] = values["PUBLIC_URL"].rstrip("/")
     return values
