@@ -9,10 +9,10 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import requests
-from sandboxes.serve import start
 
 from sandboxes import eh as eh_sandbox
 from sandboxes import th as th_sandbox
+from sandboxes.serve import start
 from thsync.eh_client import exchange_code, make_pkce
 from thsync.oauth import record_authoriser
 from thsync.worker import start_thread

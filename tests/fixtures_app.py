@@ -8,10 +8,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
-from sandboxes.serve import start
 
 from sandboxes import eh as eh_sandbox
 from sandboxes import th as th_sandbox
+from sandboxes.serve import start
 from server import create_app, serve
 from thsync.worker import Worker
 
