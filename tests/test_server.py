@@ -15,7 +15,14 @@ JORDAN = "a1e2c3d4-0000-4000-8000-000000000042"
 
 def test_production_refuses_to_start_without_its_secrets(tmp_path):
     with pytest.raises(SettingsError) as caught:
-        create_app({"MODE": "production", "INSTANCE_PATH": str(tmp_path)})
+        create_app(
+            {
+                "MODE": "production",
+                "INSTANCE_PATH": str(tmp_path),
+                **dict.fromkeys(("SECRET_KEY", "THSYNC_ENCRYPTION_KEY", "DATABASE_URL"), ""),
+                "PUBLIC_URL": "",
+            }
+        )
     assert str(caught.value) == (
         "production mode needs these settings, which are empty: SECRET_KEY, "
         "THSYNC_ENCRYPTION_KEY, DATABASE_URL, PUBLIC_URL"

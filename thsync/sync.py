@@ -6,6 +6,7 @@ never write stale data.
 """
 
 import json
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -129,6 +130,11 @@ def explain(decision, outcome, result) -> str:
 
 def run_job(job, deps, recorder) -> Result:
     """Raises the errors of thsync.errors; the worker maps them onto the job state machine."""
+    with ExitStack() as clients:
+        return sync_person(job, deps, recorder, clients)
+
+
+def sync_person(job, deps, recorder, clients: ExitStack) -> Result:
     tenant, ruleset = deps.registry.get(job.tenant_id)
     if tenant is None:
         raise PermanentError(f"tenant {job.tenant_id} is not configured (or its file is broken)")
@@ -137,7 +143,8 @@ def run_job(job, deps, recorder) -> Result:
     plan = fetch_plan(ruleset, event_types)
     eh, org = None, None
     if plan["employee"]:
-        eh, org = deps.eh_client(tenant, recorder), deps.org_for(tenant)
+        eh = clients.enter_context(deps.eh_client(tenant, recorder))
+        org = deps.org_for(tenant)
     employee, manager, custom = fetch_people(eh, org, job.employee_id, event, plan)
     if employee is None:
         reason = (
@@ -152,7 +159,8 @@ def run_job(job, deps, recorder) -> Result:
         error = PermanentError("; ".join(summary["problems"]))
         error.decision = summary  # kept on the failed job, so support sees what was rendered
         raise error
-    status, outcome, result = apply(deps.th_client(tenant, recorder), decision)
+    th = clients.enter_context(deps.th_client(tenant, recorder))
+    status, outcome, result = apply(th, decision)
     if result is not None and result.user:
         deps.store.save_snapshot(
             tenant.id, job.employee_id, result.user.get("user_name"), result.user, job.id
