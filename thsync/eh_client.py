@@ -11,6 +11,7 @@ from urllib.parse import quote
 
 import requests
 
+from thsync import http
 from thsync.eh_oauth import (
     SERVICE,
     Tokens,
@@ -48,7 +49,7 @@ FORBIDDEN = (
 )
 
 
-class EHClient:
+class EHClient(http.SessionOwner):
     """Read-only access to one tenant's Employment Hero data."""
 
     def __init__(
@@ -81,15 +82,6 @@ class EHClient:
         self.session = session or requests.Session()
         self.timeout = timeout
         self.per_minute = per_minute
-
-    def close(self) -> None:
-        self.session.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        self.close()
 
     # -- the API ----------------------------------------------------------------------------
 

@@ -10,7 +10,6 @@ import base64
 import hashlib
 import json
 import secrets
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from urllib.parse import urlencode, urlsplit
 
 import requests
 
+from thsync import http
 from thsync.errors import NeedsReauthorisation, PermanentError, RateLimited, TransientError
 
 SERVICE = "eh"
@@ -175,34 +175,19 @@ def send_recorded(
     timeout: float,
     **kwargs,
 ) -> requests.Response:
-    """One HTTP call to EH, reported to the recorder with token values blanked out.
-
-    A connection error or timeout is a TransientError.
-    """
+    """One HTTP call to EH, reported to the recorder with token values blanked out."""
     path = _recorded_path(url, kwargs.get("params"))
-    started = time.monotonic()
-    try:
-        response = session.request(method, url, timeout=timeout, **kwargs)
-    except requests.RequestException as exc:
-        error = f"{type(exc).__name__}: {str(exc)[:200]}"
-        _record(recorder, method, path, None, "", error, started)
-        message = f"Employment Hero did not answer {method} {path}: {error}"
-        raise TransientError(message, service=SERVICE) from exc
-    _record(recorder, method, path, response.status_code, token_excerpt(response), None, started)
-    return response
-
-
-def _record(recorder, method, path, status, excerpt, error, started) -> None:
-    if recorder is not None:
-        recorder(
-            service=SERVICE,
-            method=method,
-            path=path,
-            status=status,
-            excerpt=excerpt,
-            error=error,
-            duration_ms=int((time.monotonic() - started) * 1000),
-        )
+    return http.send_recorded(
+        session,
+        method,
+        url,
+        service=SERVICE,
+        path=path,
+        recorder=recorder,
+        timeout=timeout,
+        excerpt=token_excerpt,
+        **kwargs,
+    )
 
 
 def _recorded_path(url: str, params: dict | None) -> str:

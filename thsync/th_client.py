@@ -7,13 +7,13 @@ and nowhere else: never into a message, an excerpt or the recorder.
 """
 
 import json
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from urllib.parse import quote, urlsplit
 
 import requests
 
+from thsync import http
 from thsync.errors import ConfigError, PermanentError, RateLimited, TransientError
 
 SERVICE = "th"
@@ -82,7 +82,7 @@ def _without(values: dict, keys) -> dict:
     return {key: value for key, value in values.items() if key not in keys}
 
 
-class THClient:
+class THClient(http.SessionOwner):
     """One portal's users: look-ups, writes and the safe upsert."""
 
     def __init__(
@@ -112,15 +112,6 @@ class THClient:
         self.recorder = recorder
         self.session = session or requests.Session()
         self.per_minute = per_minute
-
-    def close(self) -> None:
-        self.session.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        self.close()
 
     # -- users ------------------------------------------------------------------------------
 
@@ -241,23 +232,18 @@ class THClient:
 
     def _send(self, method: str, path: str, body: dict | None) -> requests.Response:
         self.limiter.acquire(self.limiter_key, self.per_minute)
-        started = time.monotonic()
-        try:
-            response = self.session.request(
-                method,
-                self.base_url + path,
-                json=body,
-                headers={"Authorization": self._api_key, "Accept": "application/json"},
-                timeout=self.timeout,
-            )
-        except requests.RequestException as exc:
-            error = _describe(exc)
-            self._record(method, path, None, "", error, started)
-            raise TransientError(
-                f"Tribal Habits did not answer {method} {path}: {error}", service=SERVICE
-            ) from exc
-        self._record(method, path, response.status_code, _excerpt(response), None, started)
-        return response
+        return http.send_recorded(
+            self.session,
+            method,
+            self.base_url + path,
+            service=SERVICE,
+            path=self._base_path + path,
+            recorder=self.recorder,
+            timeout=self.timeout,
+            excerpt=_excerpt,
+            json=body,
+            headers={"Authorization": self._api_key, "Accept": "application/json"},
+        )
 
     def _raise_for_status(self, response: requests.Response, what: str) -> None:
         status = response.status_code
@@ -274,19 +260,6 @@ class THClient:
             )
         error_class = TransientError if status >= 500 else PermanentError
         raise error_class(_status_message(status, what, excerpt), **_fields(status, excerpt))
-
-    def _record(self, method, path, status, excerpt, error, started) -> None:
-        if self.recorder is not None:
-            duration_ms = int((time.monotonic() - started) * 1000)
-            self.recorder(
-                service=SERVICE,
-                method=method,
-                path=self._base_path + path,
-                status=status,
-                excerpt=excerpt,
-                error=error,
-                duration_ms=duration_ms,
-            )
 
 
 def _user_path(user_name: str) -> str:
@@ -364,7 +337,3 @@ def _excerpt(response: requests.Response) -> str:
     key = response.request.headers.get("Authorization", "") if response.request else ""
     text = response.text[: EXCERPT_CHARS + len(key)]  # cut after blanking: no half key left
     return (text.replace(key, "[api key]") if key else text)[:EXCERPT_CHARS]
-
-
-def _describe(exc: requests.RequestException) -> str:
-    return f"{type(exc).__name__}: {str(exc)[:200]}"
