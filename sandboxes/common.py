@@ -99,3 +99,39 @@ def drop_connection() -> None:
 
 def error(status: int, **body):
     return jsonify(body), status
+
+
+def add_common_admin(admin, state) -> None:
+    """The admin routes both sandboxes have: reset, faults, the request log, the clock.
+    `state` returns the sandbox's state (with reset(), faults, log and clock)."""
+
+    @admin.post("/reset")
+    def reset():
+        state().reset()
+        return jsonify(ok=True)
+
+    @admin.post("/faults")
+    def arm_fault():
+        return jsonify(state().faults.arm(request.get_json(force=True))), 201
+
+    @admin.delete("/faults")
+    def clear_faults():
+        state().faults.clear()
+        return jsonify(ok=True)
+
+    @admin.get("/requests")
+    def requests_log():
+        return jsonify(state().log.all())
+
+    @admin.delete("/requests")
+    def clear_requests():
+        state().log.clear()
+        return jsonify(ok=True)
+
+    @admin.post("/clock")
+    def move_clock():
+        clock = state().clock
+        if not hasattr(clock, "advance"):
+            return error(400, message="this sandbox runs on the system clock")
+        clock.advance(float(request.get_json(force=True)["advance"]))
+        return jsonify(now=clock.now())

@@ -20,7 +20,15 @@ from urllib.parse import urlencode
 import requests
 from flask import Blueprint, Flask, current_app, jsonify, redirect, render_template_string, request
 
-from sandboxes.common import Faults, RequestLog, Window, clock_of, drop_connection, error
+from sandboxes.common import (
+    Faults,
+    RequestLog,
+    Window,
+    add_common_admin,
+    clock_of,
+    drop_connection,
+    error,
+)
 
 oauth = Blueprint("eh_oauth", __name__, url_prefix="/oauth2")
 api = Blueprint("eh_api", __name__, url_prefix="/api/v1")
@@ -345,12 +353,6 @@ def team_employees(org, team_id):
 # -- admin ----------------------------------------------------------------------------------
 
 
-@admin.post("/reset")
-def reset():
-    state().reset()
-    return jsonify(ok=True)
-
-
 @admin.post("/employees")
 def seed_employees():
     body = request.get_json(force=True)
@@ -433,17 +435,6 @@ def fire():
     return jsonify(status=answer.status_code, body=answer.text, sent=body)
 
 
-@admin.post("/faults")
-def arm_fault():
-    return jsonify(state().faults.arm(request.get_json(force=True))), 201
-
-
-@admin.delete("/faults")
-def clear_faults():
-    state().faults.clear()
-    return jsonify(ok=True)
-
-
 @admin.post("/expire_tokens")
 def expire_tokens():
     st = state()
@@ -453,24 +444,7 @@ def expire_tokens():
     return jsonify(ok=True)
 
 
-@admin.get("/requests")
-def requests_log():
-    return jsonify(state().log.all())
-
-
-@admin.delete("/requests")
-def clear_requests():
-    state().log.clear()
-    return jsonify(ok=True)
-
-
-@admin.post("/clock")
-def move_clock():
-    clock = state().clock
-    if not hasattr(clock, "advance"):
-        return error(400, message="this sandbox runs on the system clock")
-    clock.advance(float(request.get_json(force=True)["advance"]))
-    return jsonify(now=clock.now())
+add_common_admin(admin, state)
 
 
 def create_app(config: dict | None = None) -> Flask:

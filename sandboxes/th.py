@@ -15,7 +15,15 @@ from datetime import datetime
 
 from flask import Blueprint, Flask, current_app, jsonify, request
 
-from sandboxes.common import Faults, RequestLog, Window, clock_of, drop_connection, error
+from sandboxes.common import (
+    Faults,
+    RequestLog,
+    Window,
+    add_common_admin,
+    clock_of,
+    drop_connection,
+    error,
+)
 
 PAGE = 25
 REQUIRED = ("user_name", "first_name", "last_name", "email")
@@ -286,12 +294,6 @@ def after_write(user: dict, status: int):
 # -- admin ----------------------------------------------------------------------------------
 
 
-@admin.post("/reset")
-def reset():
-    state().reset()
-    return jsonify(ok=True)
-
-
 @admin.get("/users")
 def admin_users():
     st = state()
@@ -324,35 +326,7 @@ def seed_user():
     return jsonify(user), 201
 
 
-@admin.post("/faults")
-def arm_fault():
-    return jsonify(state().faults.arm(request.get_json(force=True))), 201
-
-
-@admin.delete("/faults")
-def clear_faults():
-    state().faults.clear()
-    return jsonify(ok=True)
-
-
-@admin.get("/requests")
-def requests_log():
-    return jsonify(state().log.all())
-
-
-@admin.delete("/requests")
-def clear_requests():
-    state().log.clear()
-    return jsonify(ok=True)
-
-
-@admin.post("/clock")
-def move_clock():
-    clock = state().clock
-    if not hasattr(clock, "advance"):
-        return error(400, message="this sandbox runs on the system clock")
-    clock.advance(float(request.get_json(force=True)["advance"]))
-    return jsonify(now=clock.now())
+add_common_admin(admin, state)
 
 
 def create_app(config: dict | None = None) -> Flask:
