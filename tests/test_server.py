@@ -76,3 +76,28 @@ def test_exhausted_jobs_are_kept_as_failed_with_the_last_error(connected, sandbo
     assert (job.status, job.attempts) == ("failed", 3)
     assert job.reason.startswith("gave up after 3 attempts: ")
     assert len(services.store.list_attempts(job.id)) == 3
+
+
+def test_many_workers_refresh_the_eh_token_once(connected, sandboxes, clock):
+    import threading
+
+    services = connected.extensions["thsync"]
+    tenant, _ = services.registry.get("acme")
+    clock.advance(15 * 60 - 30)  # every worker now finds the token within the refresh margin
+    results, barrier = [], threading.Barrier(4)
+
+    def work():
+        with services.eh_client(tenant) as eh:
+            barrier.wait()
+            results.append(eh.user_info()["email"])
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == ["integrations@harbourline.example"] * 4
+    token_calls = [
+        r for r in sandboxes.eh_admin("GET", "/_admin/requests") if r["path"] == "/oauth2/token"
+    ]
+    assert [r["token_kind"] for r in token_calls] == ["authorization_code", "refresh_token"]
