@@ -72,3 +72,32 @@ def test_the_readme_documents_every_setting():
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     missing = [s.name for s in SETTINGS if f"`{s.name}`" not in readme]
     assert missing == []
+
+
+def test_worker_once_runs_what_is_due_and_replay_syncs_again(connected, fire, sandboxes, clock):
+    delivered = fire("employee_created", "a1e2c3d4-0000-4000-8000-000000000042")
+    delivery_id = json.loads(delivered["body"])["delivery_id"]
+    clock.advance(5)  # past the coalescing window
+    result = run(connected, "worker", "--once")
+    assert result.output.strip() == "1 job(s) run"
+    sandboxes.eh_admin(
+        "PATCH",
+        "/_admin/employees/a1e2c3d4-0000-4000-8000-000000000042",
+        {"job_title": "Dock Supervisor"},
+    )
+    replayed = run(connected, "deliveries", "replay", str(delivery_id))
+    assert replayed.output.strip() == f"delivery {delivery_id} queued as job 2"
+    assert run(connected, "worker", "--once").output.strip() == "1 job(s) run"
+    user = sandboxes.th_users()["a1e2c3d4-0000-4000-8000-000000000042"]
+    assert user["X-Job Title"] == "Dock Supervisor"
+    listed = run(connected, "jobs", "list", "--tenant", "acme").output.splitlines()
+    assert [line.split("\t")[3:5] for line in listed] == [
+        ["succeeded", "updated"],
+        ["succeeded", "created"],
+    ]
+
+
+def test_replay_refuses_an_unknown_delivery(app):
+    result = run(app, "deliveries", "replay", "999")
+    assert result.exit_code == 1
+    assert "delivery 999 does not exist or names no employee" in result.output

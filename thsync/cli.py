@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import click
 from flask import current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 from thsync.engine import build_context, evaluate
 from thsync.rules import RuleFileErrors, load_ruleset
@@ -145,6 +145,7 @@ def show_delivery(delivery_id):
 
 
 @click.command("worker")
+@with_appcontext
 @click.option("--once", is_flag=True, help="run every runnable job, then exit")
 def worker_command(once):
     """Run a worker process (run as many as you like against PostgreSQL)."""
