@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -83,19 +84,23 @@ def client(args) -> int:
     return ok
 
 
-def drive(port: int, total: int, concurrency: int) -> float:
+def drive(port: int, total: int, concurrency: int, offset: int = 0) -> float:
     share = total // concurrency
-    client((port, -50, 50))  # warm up: first connection, first write, caches
+    base = offset * total * 2  # unique event ids in every round: no duplicates
+    client((port, base - 50, 50))  # warm up: first connection, first write, caches
     with multiprocessing.Pool(concurrency) as pool:
         start = time.perf_counter()
-        acked = sum(pool.map(client, [(port, i * share, share) for i in range(concurrency)]))
+        jobs = [(port, base + i * share, share) for i in range(concurrency)]
+        acked = sum(pool.map(client, jobs))
         elapsed = time.perf_counter() - start
     if acked != share * concurrency:
         raise RuntimeError(f"only {acked} of {share * concurrency} webhooks were acknowledged")
     return acked / elapsed
 
 
-def measure_server(kind: str, total: int, concurrency: int) -> float:
+@contextmanager
+def running(kind: str):
+    """A gunicorn server for `kind` on a free port, for the length of the block."""
     port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
         command = [
@@ -115,7 +120,20 @@ def measure_server(kind: str, total: int, concurrency: int) -> float:
         process = subprocess.Popen(command, cwd=REPO, env=server_env(Path(tmp)))
         try:
             wait_for(port, process)
-            return drive(port, total, concurrency)
+            yield port
         finally:
             process.terminate()
             process.wait(timeout=20)
+
+
+def compare(total: int, concurrency: int, rounds: int) -> dict[str, list[float]]:
+    """Both servers up at once, measured in alternating rounds, so drift in the machine's load
+    hits both alike. Returns acks/s per round for each."""
+    figures = {"bare": [], "intake": []}
+    with running("bare") as bare, running("intake") as intake:
+        ports = {"bare": bare, "intake": intake}
+        for round_ in range(rounds):
+            order = ("bare", "intake") if round_ % 2 == 0 else ("intake", "bare")
+            for kind in order:
+                figures[kind].append(drive(ports[kind], total, concurrency, offset=round_))
+    return figures

@@ -106,20 +106,26 @@ def _serialise_sqlite_writes(engine: sa.Engine) -> None:
 
 
 def begin_immediate(dbapi_conn, patience: float = 30.0) -> None:
+    """BEGIN IMMEDIATE with SQLite's own busy wait switched off for the attempt."""
     dbapi_conn.execute("PRAGMA busy_timeout=0")
     try:
-        nap, deadline = 0.0002, time.monotonic() + patience
-        while True:
-            try:
-                dbapi_conn.execute("BEGIN IMMEDIATE")
-                return
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() > deadline:
-                    raise
-                time.sleep(nap)
-                nap = min(nap * 2, 0.005)
+        begin_with_naps(dbapi_conn, patience)
     finally:
         dbapi_conn.execute("PRAGMA busy_timeout=30000")
+
+
+def begin_with_naps(dbapi_conn, patience: float = 30.0) -> None:
+    """Retry BEGIN IMMEDIATE with sub-millisecond naps until the write lock is ours."""
+    nap, deadline = 0.0002, time.monotonic() + patience
+    while True:
+        try:
+            dbapi_conn.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(nap)
+            nap = min(nap * 2, 0.005)
 
 
 def _loads(text, default=None):
@@ -162,6 +168,7 @@ class Store:
             )
             self._accept_sqlite = (compiled.string, compiled.positiontup)
             self._intake_writes = GroupCommit(self._insert_batch_on_sqlite)
+        self._intake_driver = None
 
     def _insert(self, table):
         if self.dialect == "postgresql":
@@ -173,6 +180,10 @@ class Store:
             return s.upgrade(conn)
 
     def dispose(self) -> None:
+        if self._sqlite_writes is not None and self._intake_driver is not None:
+            with self._sqlite_writes:
+                self._intake_driver.close()
+                self._intake_driver = None
         self.engine.dispose()
 
     @contextmanager
@@ -253,22 +264,27 @@ class Store:
     def _insert_batch_on_sqlite(self, batch: list) -> list:
         sql, keys = self._accept_sqlite
         with self._sqlite_writes:
-            proxy = self.engine.raw_connection()
+            driver = self._intake_connection()
+            begin_with_naps(driver)
             try:
-                driver = proxy.driver_connection
-                begin_immediate(driver)
-                try:
-                    rows = [
-                        driver.execute(sql, [values[key] for key in keys]).fetchone()
-                        for values in batch
-                    ]
-                    driver.execute("COMMIT")
-                except BaseException:
-                    driver.execute("ROLLBACK")
-                    raise
-            finally:
-                proxy.close()
+                rows = [driver.execute(sql, [v[key] for key in keys]).fetchone() for v in batch]
+                driver.execute("COMMIT")
+            except BaseException:
+                driver.execute("ROLLBACK")
+                raise
         return [row[0] if row else None for row in rows]
+
+    def _intake_connection(self):
+        """One driver connection per process for intake writes: only the group-commit leader
+        uses it, one at a time, so it needs no pool."""
+        if self._intake_driver is None:
+            proxy = self.engine.raw_connection()
+            driver = proxy.driver_connection
+            proxy.detach()  # ours for the life of the store; closed by dispose()
+            # It only ever writes under the retried BEGIN IMMEDIATE: no busy waits in SQLite.
+            driver.execute("PRAGMA busy_timeout=0")
+            self._intake_driver = driver
+        return self._intake_driver
 
     def _record_duplicate(self, conn, values) -> Accepted:
         first = conn.execute(
