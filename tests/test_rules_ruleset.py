@@ -40,6 +40,17 @@ def test_a_tenant_without_a_file_gets_the_standard_rules(tmp_path):
         "create_on": "employee_created",
         "include_contractors": False,
         "user_name_from": "id",
+        "create_on_start_date": False,
+        "create_days_before_start": 0,
+        "deactivate_at_end_of_last_day": False,
+        "allow_create": True,
+        "allow_update": True,
+        "allow_deactivate": True,
+        "reconcile_every_hours": 24,
+        "reconcile_at_hour": 2,
+        "unknown_users": "report",
+        "mass_deactivation_percent": 10,
+        "mass_deactivation_min": 5,
     }
 
 

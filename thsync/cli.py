@@ -171,3 +171,6 @@ def settings_command():
 def init_app(app) -> None:
     for command in (rules_cli, jobs_cli, deliveries_cli, worker_command, settings_command):
         app.cli.add_command(command)
+    from thsync import lifecycle_cli  # reconcile, schedule, holds (issue 3)
+
+    lifecycle_cli.init_app(app)

@@ -182,8 +182,83 @@ def _create_v1(conn) -> None:
     metadata.create_all(conn, tables=list(V1_TABLES))
 
 
+# -- version 2: the people lifecycle (issue 3) -----------------------------------------------
+#
+# A scheduled action, written down once:
+#
+#   pending  --due, claimed by one process (SKIP LOCKED)-->  fired      a job was queued for it
+#   pending  --EH changed (start date moved)-->              pending    due_at moved
+#   pending  --EH changed (termination rescinded), support--> cancelled  never deleted
+#   reconcile actions: fired by the worker, which runs the reconciliation and plans the next
+
+scheduled_actions = sa.Table(
+    "scheduled_actions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("tenant_id", sa.String(64), nullable=False),
+    sa.Column("employee_id", sa.String(100), nullable=False),  # "" for a reconciliation
+    sa.Column("action", sa.String(20), nullable=False),  # create | deactivate | reconcile
+    sa.Column("due_at", sa.Float, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # pending | fired | cancelled
+    sa.Column("reason", sa.Text),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Column("job_id", sa.Integer),
+    sa.Index("ix_scheduled_due", "status", "due_at"),
+    sa.Index(
+        "ux_scheduled_one_pending",
+        "tenant_id",
+        "employee_id",
+        "action",
+        unique=True,
+        sqlite_where=sa.text("status = 'pending'"),
+        postgresql_where=sa.text("status = 'pending'"),
+    ),
+)
+
+reconciliations = sa.Table(
+    "reconciliations",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("tenant_id", sa.String(64), nullable=False),
+    sa.Column("started_at", sa.Float, nullable=False),
+    sa.Column("finished_at", sa.Float),
+    sa.Column("status", sa.String(16), nullable=False),  # running | done | failed
+    sa.Column("dry_run", sa.Boolean, nullable=False),
+    sa.Column("trigger", sa.String(20), nullable=False),  # cli | schedule
+    sa.Column("summary", sa.Text),  # JSON: counts per section
+    sa.Column("report", sa.Text),  # JSON: the drift report
+    sa.Column("error", sa.Text),
+    sa.Index("ix_reconciliations_tenant", "tenant_id", "id"),
+)
+
+# A hold: actions the safeguards stopped until support decides.
+#   held --release--> released (the actions were carried out)   held --discard--> discarded
+holds = sa.Table(
+    "holds",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("tenant_id", sa.String(64), nullable=False),
+    sa.Column("kind", sa.String(30), nullable=False),  # mass_deactivation | identity
+    sa.Column("employee_id", sa.String(100)),  # identity holds are per person
+    sa.Column("status", sa.String(16), nullable=False),  # held | released | discarded
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("items", sa.Text, nullable=False),  # JSON list of the held actions
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("resolved_at", sa.Float),
+    sa.Column("resolution", sa.Text),  # JSON: what release did
+    sa.Index("ix_holds_tenant", "tenant_id", "status"),
+)
+
+V2_TABLES = (scheduled_actions, reconciliations, holds)
+
+
+def _create_v2(conn) -> None:
+    metadata.create_all(conn, tables=list(V2_TABLES))
+
+
 # Append-only: (version, step). A step receives a connection inside the migration transaction.
-MIGRATIONS = ((1, _create_v1),)
+MIGRATIONS = ((1, _create_v1), (2, _create_v2))
 
 
 def upgrade(conn) -> list[int]:

@@ -13,6 +13,7 @@ from thsync.ratelimit import Limiter
 from thsync.registry import Registry
 from thsync.settings import SettingsError
 from thsync.store import Store, sqlite_url_for
+from thsync.store_lifecycle import LifecycleStore
 from thsync.th_client import THClient
 from thsync.tokens import TokenVault
 
@@ -47,6 +48,7 @@ class Services:
         url = settings["DATABASE_URL"] or sqlite_url_for(settings["INSTANCE_PATH"])
         self.store = Store(url, self.clock)
         self.store.upgrade()
+        self.lifecycle = LifecycleStore(self.store)  # scheduled actions, reconciliations, holds
         self.limiter = Limiter(self.store, self.clock)
         self.vault = TokenVault(self.store, make_cipher(settings))
         self.registry = Registry(

@@ -69,6 +69,7 @@ SETTINGS = (
     Setting("MAIL_USERNAME", "", "SMTP user"),
     Setting("MAIL_PASSWORD", "", "SMTP password"),
     Setting("MAIL_DEFAULT_SENDER", "integrations@tribalhabits.example", "From: of alert e-mails"),
+    Setting("SUPPORT_EMAIL", "", "support's address, copied on safeguard alerts (held actions)"),
 )
 
 BY_NAME = {setting.name: setting for setting in SETTINGS}

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from thsync.engine import build_context, evaluate
 from thsync.errors import PermanentError
+from thsync.lifecycle import after_apply, before_apply
 
 # When a coalesced job carries several event types, the strongest decision wins.
 PRECEDENCE = {"deactivate": 4, "upsert": 3, "update": 2, "skip": 1}
@@ -160,6 +161,12 @@ def sync_person(job, deps, recorder, clients: ExitStack) -> Result:
         error.decision = summary  # kept on the failed job, so support sees what was rendered
         raise error
     th = clients.enter_context(deps.th_client(tenant, recorder))
+    # Effective dates, switches, identity and mass-deactivation safeguards (thsync.lifecycle).
+    decision, stopped, timing = before_apply(deps, tenant, ruleset, job, decision, now, th)
+    summary.update(action=decision.action, reason=decision.reason, payload=decision.payload)
+    if stopped:
+        outcome = "held" if stopped.startswith("held") else "switched_off"
+        return Result("skipped", outcome, stopped, summary)
     status, outcome, result = apply(th, decision)
     if result is not None and result.user:
         deps.store.save_snapshot(
@@ -167,4 +174,6 @@ def sync_person(job, deps, recorder, clients: ExitStack) -> Result:
         )
     if result is not None:
         summary["changes"] = result.changes
-    return Result(status, outcome, explain(decision, outcome, result), summary)
+    notes = after_apply(deps, tenant, job, result, timing)
+    reason = "; ".join([explain(decision, outcome, result), *notes])
+    return Result(status, outcome, reason, summary)

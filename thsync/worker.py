@@ -13,6 +13,7 @@ import threading
 import traceback
 
 from thsync.retry import RetryPolicy, next_step
+from thsync.schedule import Ticker
 from thsync.sync import run_job
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ class Worker:
         settings = services.settings
         self.policy = RetryPolicy(max_attempts=settings["MAX_ATTEMPTS"])
         self.lease = settings["LEASE_SECONDS"]
+        self.ticker = Ticker(services)  # scheduled actions and periodic reconciliations
 
     def blocked_tenants(self) -> list[str]:
         """Tenants whose TH portal is paused after a 429: their jobs wait, others go on."""
@@ -61,6 +63,7 @@ class Worker:
     def run_once(self, ignore_run_after: bool = False):
         store = self.services.store
         store.dispatch_deliveries(self.services.settings["COALESCE_SECONDS"])
+        self.ticker.tick()
         job = store.claim_job(
             self.name,
             self.lease,
