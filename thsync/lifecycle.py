@@ -69,10 +69,13 @@ def _check_burst(deps, tenant, job, decision, options) -> str | None:
         return f"held (#{held['id']}): a mass deactivation of this tenant awaits support"
     since = deps.clock.now() - BURST_SECONDS
     recent = lifecycle.recent_deactivations(tenant.id, since) + 1
-    active = lifecycle.active_users_known(tenant.id)
+    # Active before the burst: those known active now, plus the burst's earlier leavers.
+    active = lifecycle.active_users_known(tenant.id) + recent - 1
     if recent <= safeguards.mass_limit(active, options):
         return None
-    hold_id = safeguards.hold_mass_deactivation(deps, tenant, [item], active, "a burst of events")
+    hold_id = safeguards.hold_mass_deactivation(
+        deps, tenant, [item], active, "a burst of events", count=recent
+    )
     return f"held (#{hold_id}): {recent} deactivations within an hour is over the tenant's limit"
 
 

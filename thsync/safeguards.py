@@ -66,7 +66,8 @@ def index_by_email(users) -> dict:
 
 
 def person_label(item: dict) -> str:
-    name = " ".join(p for p in (item.get("first_name"), item.get("last_name")) if p)
+    parts = (item.get("first_name"), item.get("last_name"))
+    name = item.get("name") or " ".join(p for p in parts if p)
     who = item.get("user_name") or item.get("employee_id")
     return f"{name} ({who})" if name else str(who)
 
@@ -74,13 +75,22 @@ def person_label(item: dict) -> str:
 # -- holds -----------------------------------------------------------------------------------
 
 
-def hold_mass_deactivation(services, tenant, items: list, active: int, source: str) -> int:
-    """Hold a list of deactivations and e-mail it; returns the hold id."""
+def hold_mass_deactivation(
+    services, tenant, items: list, active: int, source: str, count: int | None = None
+) -> int:
+    """Hold a list of deactivations and e-mail it; returns the hold id. `count` is how many
+    the run would deactivate in all (a burst's earlier ones went through before it was one)."""
     lifecycle = services.lifecycle
     limit = mass_limit(active, _options(services, tenant.id))
+    count = len(items) if count is None else count
+    held = (
+        "nobody was deactivated"
+        if count == len(items)
+        else f"the first {count - len(items)} went through; nobody more is deactivated"
+    )
     reason = (
-        f"{source} would deactivate {len(items)} of {active} active users (more than the "
-        f"limit of {limit}); nobody was deactivated"
+        f"{source} would deactivate {count} of {active} active users (more than the "
+        f"limit of {limit}); {held}"
     )
     hold_id = lifecycle.hold(tenant.id, "mass_deactivation", reason, items)
     alert(

@@ -282,7 +282,7 @@ class LifecycleStore:
     def add_to_hold(self, hold_id, item) -> None:
         with self.store.transaction() as conn:
             t = s.holds
-            row = conn.execute(sa.select(t.c.items).where(t.c.id == hold_id).with_for_update())
+            row = conn.execute(sa.select(t.c["items"]).where(t.c.id == hold_id).with_for_update())
             items = _loads(row.scalar(), []) + [item]
             conn.execute(t.update().where(t.c.id == hold_id).values(items=_dumps(items)))
 
