@@ -9,6 +9,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import requests
+from werkzeug.security import generate_password_hash
 
 from sandboxes import eh as eh_sandbox
 from sandboxes import th as th_sandbox
@@ -124,8 +125,19 @@ def connect_demo(app) -> None:
     record_authoriser(services, tenant)
 
 
+def demo_support_user(settings) -> str:
+    """Without SUPPORT_USERS, development gets a support account with a fresh password, printed
+    at start-up (it lives only in this process's environment)."""
+    if settings["SUPPORT_USERS"]:
+        return "as configured in SUPPORT_USERS"
+    password = secrets.token_urlsafe(12)
+    os.environ["SUPPORT_USERS"] = "support:" + generate_password_hash(password)
+    return f"user support, password {password}"
+
+
 def start_demo(settings, create_app, serve) -> None:
     env = {**demo_secrets(), **{k: v for k, v in os.environ.items() if k.startswith("DEMO_")}}
+    sign_in = demo_support_user(settings)
     public_url = settings["PUBLIC_URL"]
     eh, th = start_sandboxes(settings, env, public_url)
     os.environ.update(env)
@@ -139,6 +151,7 @@ def start_demo(settings, create_app, serve) -> None:
     server = serve(app, settings["HOST"], settings["PORT"])
     print(
         f"\n  Dashboard          {public_url}/"
+        f"\n  Support sign-in    {public_url}/sign-in  ({sign_in})"
         f"\n  EH sandbox         {eh.url}  (fire webhooks: POST {eh.url}/_admin/fire)"
         f"\n  TH sandbox         {th.url}  (users: GET {th.url}/_admin/users?portal={DEMO})"
         f"\n  Demo tenant        connected to the EH sandbox; webhooks go to /webhooks/{DEMO}/…\n",

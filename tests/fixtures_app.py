@@ -13,6 +13,7 @@ from sandboxes import eh as eh_sandbox
 from sandboxes import th as th_sandbox
 from sandboxes.serve import start
 from server import create_app, serve
+from tests.auth_helpers import SUPPORT_USERS, support_client
 from thsync.worker import Worker
 
 REPO = Path(__file__).resolve().parents[1]
@@ -36,6 +37,7 @@ def sample(name: str) -> dict:
 
 TENANT_YAML = """\
 name: Acme Logistics
+mode: live
 time_zone: Australia/Sydney
 employment_hero:
   client_id: {client_id}
@@ -156,6 +158,7 @@ def app(db_url, clock, dirs, env, tmp_path):
             "COALESCE_SECONDS": 2,
             "THSYNC_ENCRYPTION_KEY": "",
             "PUBLIC_URL": "http://127.0.0.1:1",
+            "SUPPORT_USERS": SUPPORT_USERS,
         },
         clock=clock,
     )
@@ -179,7 +182,7 @@ def live(app, sandboxes):
 
 def connect(app, sandboxes, tenant_id="acme"):
     """The customer's OAuth round trip: our Connect link, EH's consent page, our callback."""
-    client = app.test_client()
+    client = support_client(app)
     start_response = client.get(f"/tenants/{tenant_id}/connect")
     assert start_response.status_code == 302
     authorize = start_response.headers["Location"]

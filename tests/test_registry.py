@@ -1,5 +1,6 @@
 """Edits are picked up without a restart; a broken edit keeps the last good version running."""
 
+from tests.auth_helpers import support_client
 from thsync.registry import Registry
 
 BROKEN = "extends: standard\nrules:\n  updates:\n    acton: skip\n"
@@ -15,7 +16,7 @@ def test_a_broken_edit_keeps_the_last_good_rules_and_says_why(app, dirs):
     [problem] = services.registry.errors()["acme"]
     assert problem.startswith("rules/acme.yaml:4: rule 'updates' → acton: unknown key")
     assert "did you mean 'action'?" in problem
-    page = app.test_client().get("/index.json").get_json()
+    page = support_client(app).get("/index.json").get_json()
     assert page["load_errors"]["acme"] == [problem]
 
 

@@ -71,8 +71,8 @@ def test_a_missing_environment_variable_is_named(tmp_path):
 def test_unknown_key_lists_the_allowed_ones_and_suggests(tmp_path):
     text = GOOD.replace("webhook:\n", "tribal_habit:\n  x: 1\nwebhook:\n")
     assert errors_of(write(tmp_path, text)) == [
-        "tenants/acme.yaml:9: tribal_habit: unknown key (allowed: id, development_only, name, "
-        "time_zone, employment_hero, tribal_habits, alerts, webhook); did you mean "
+        "tenants/acme.yaml:9: tribal_habit: unknown key (allowed: id, development_only, mode, "
+        "name, time_zone, employment_hero, tribal_habits, alerts, webhook); did you mean "
         "'tribal_habits'?"
     ]
 

@@ -1,10 +1,12 @@
 """E-mail to a tenant's alert recipients when a sync fails: who, what failed, why, and where to
-look. Sent with Flask-Mail; a failure to send is logged and never blocks syncing."""
+look. Sent with Flask-Mail through thsync.alerting, which groups repeats, says when a cause has
+cleared and retries what SMTP refused; a failure to send is logged and never blocks syncing."""
 
 import logging
 
-from flask import render_template
-from flask_mail import Mail, Message
+from flask_mail import Mail
+
+from thsync.alerting import AlertDesk, failure_cause
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +26,7 @@ class Alerter:
         self.app = app
         self.mail = Mail(app)
         self.settings = app.config["THSYNC"]
+        self.desk = AlertDesk(app)
 
     def job_failed(self, job, reason: str) -> None:
         services = self.app.extensions["thsync"]
@@ -34,27 +37,16 @@ class Alerter:
             )
             return
         fresh = services.store.get_job(job.id) or job
-        link = f"{self.settings['PUBLIC_URL']}/tenants/{tenant.id}/jobs/{job.id}"
         person = person_name(fresh)
-        with self.app.app_context():
-            body = render_template(
-                "email/job_failed.txt",
-                tenant=tenant,
-                person=person,
-                reason=reason,
-                link=link,
-                job=fresh,
-            )
-            message = Message(
-                subject=f"[{tenant.name}] Tribal Habits sync failed for {person}",
-                recipients=tenant.alert_recipients,
-                body=body,
-            )
-            if not self.settings.get("MAIL_SERVER"):
-                log.warning("no MAIL_SERVER set; alert not sent:\n%s", body)
-                return
-            self.mail.send(message)
-        log.info("job %s: failure alert sent to %s", job.id, ", ".join(tenant.alert_recipients))
+        detail = {
+            "subject": f"Tribal Habits sync failed for {person}",
+            "template": "email/job_failed.txt",
+            "person": person,
+            "reason": reason,
+            "job": fresh,
+            "link": f"{self.settings['PUBLIC_URL']}/tenants/{tenant.id}/events/{job.id}",
+        }
+        self.desk.occurred(tenant, failure_cause(reason), detail)
 
 
 def init_app(app) -> Alerter:

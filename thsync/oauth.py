@@ -6,6 +6,7 @@ import secrets
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 
+from thsync.auth import customer_ok, visitor
 from thsync.eh_client import authorize_url, exchange_code, make_pkce
 from thsync.errors import SyncError
 
@@ -42,6 +43,7 @@ def connect(tenant_id):
 
 
 @bp.get("/oauth/callback")
+@customer_ok  # the tenant is known only from the saved state: checked below
 def callback():
     if request.args.get("error"):
         message = request.args.get("error_description") or request.args["error"]
@@ -50,6 +52,8 @@ def callback():
     if saved is None:
         message = "This sign-in link has expired or was already used. Start again from Connect."
         return render_template("connect_result.html", ok=False, message=message), 400
+    if not visitor().can_see(saved["tenant_id"]):
+        abort(404)
     tenant = tenant_or_404(saved["tenant_id"])
     verifier = services().vault.cipher.decrypt(saved["verifier"])
     try:
@@ -98,6 +102,7 @@ def record_authoriser(svc, tenant) -> list[dict]:
 
 
 @bp.route("/tenants/<tenant_id>/organisation", methods=["GET", "POST"])
+@customer_ok  # the customer picks their own organisation after connecting
 def pick_organisation(tenant_id):
     tenant = tenant_or_404(tenant_id)
     connection = services().store.get_connection(tenant.id) or {}

@@ -279,3 +279,9 @@ def upgrade(conn) -> list[int]:
 
 def latest_version() -> int:
     return MIGRATIONS[-1][0]
+
+
+# -- version 3: access, modes, alerts, checklist (issue 4); the tables are in schema_golive ---
+from thsync import schema_golive  # noqa: E402 - it builds on this module's metadata
+
+MIGRATIONS = (*MIGRATIONS, (3, schema_golive.create_v3))

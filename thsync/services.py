@@ -89,7 +89,9 @@ class Services:
         )
 
     def th_client(self, tenant, recorder=None) -> THClient:
-        return THClient(
+        from thsync.modes import client_class  # shadow mode: TH writes recorded, not sent
+
+        return client_class(self, tenant)(
             tenant.th_base_url,
             tenant.th_api_key,
             limiter=self.limiter,

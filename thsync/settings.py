@@ -61,6 +61,17 @@ SETTINGS = (
     Setting("HTTP_TIMEOUT", 10.0, "seconds before an EH or TH call times out"),
     Setting("SANDBOX_EH_PORT", 8001, "development: port of the Employment Hero sandbox"),
     Setting("SANDBOX_TH_PORT", 8002, "development: port of the Tribal Habits sandbox"),
+    Setting(
+        "SUPPORT_USERS",
+        "",
+        "support accounts: a file of name:hash lines, or the entries comma-separated "
+        "(`flask --app server support hash-password NAME` prints one)",
+    ),
+    Setting("SESSION_HOURS", 12.0, "how long a dashboard sign-in lasts"),
+    Setting("SIGNIN_LINK_HOURS", 72.0, "how long a customer's sign-in link stays usable (once)"),
+    Setting("SIGNIN_ATTEMPTS", 5, "failed sign-ins per user or address per 15 minutes"),
+    Setting("SILENCE_BUSINESS_DAYS", 3, "alert when a live tenant sends no webhook this long"),
+    Setting("ALERT_REPEAT_MINUTES", 60.0, "at most one e-mail per tenant and cause this often"),
     Setting("LOG_LEVEL", "INFO", "logging level"),
     Setting("MAIL_SERVER", "", "SMTP server for alerts; empty = alerts are only logged"),
     Setting("MAIL_PORT", 25, "SMTP port"),

@@ -30,6 +30,7 @@ SCHEMA = {
     None: {
         "id": (False, "str"),
         "development_only": (False, "bool"),
+        "mode": (False, ("shadow", "live", "paused")),  # where a new tenant starts
         "name": (True, "str"),
         "time_zone": (True, "str"),
         "employment_hero": (True, "section"),
@@ -92,6 +93,7 @@ class Tenant:
     alert_recipients: list
     webhook_token: str = field(repr=False)
     file: str = ""
+    mode: str = "shadow"  # the initial mode; support's switches are kept in the database
 
     def context(self) -> dict:
         """What rules see of the tenant (no secrets)."""
@@ -240,6 +242,7 @@ def build_tenant(tenant_id: str, path: Path, data: dict, lines: dict, env) -> Te
         alert_recipients=clean.get("alerts", {}).get("recipients", []),
         webhook_token=clean["webhook"]["token"],
         file=str(path),
+        mode=clean.get("mode", "shadow"),
     )
 
 

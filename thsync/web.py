@@ -3,7 +3,9 @@
 import json
 from datetime import UTC, datetime
 
-from flask import Blueprint, abort, current_app, jsonify, render_template
+from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, url_for
+
+from thsync.auth import customer_ok, support_only, visitor
 
 bp = Blueprint("web", __name__)
 
@@ -45,11 +47,15 @@ def index_data() -> dict:
 
 
 @bp.get("/")
+@customer_ok
 def index():
+    if not visitor().is_support:  # a customer's home is their own tenant
+        return redirect(url_for("web.tenant_page", tenant_id=visitor().tenant_id))
     return render_template("index.html", **index_data(), when=when)
 
 
 @bp.get("/index.json")
+@support_only
 def index_json():
     return jsonify(index_data())
 

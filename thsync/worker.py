@@ -12,6 +12,8 @@ import socket
 import threading
 import traceback
 
+from thsync import alerting
+from thsync.modes import paused_tenants
 from thsync.retry import RetryPolicy, next_step
 from thsync.schedule import Ticker
 from thsync.sync import run_job
@@ -58,11 +60,13 @@ class Worker:
     def blocked_tenants(self) -> list[str]:
         """Tenants whose TH portal is paused after a 429: their jobs wait, others go on."""
         blocked = self.services.limiter.blocked_until()
-        return [t.id for t in self.services.registry.tenants() if t.th_limiter_key in blocked]
+        waiting = [t.id for t in self.services.registry.tenants() if t.th_limiter_key in blocked]
+        return waiting + paused_tenants(self.services)  # a paused tenant's jobs wait too
 
     def run_once(self, ignore_run_after: bool = False):
         store = self.services.store
         store.dispatch_deliveries(self.services.settings["COALESCE_SECONDS"])
+        alerting.tick(self.services)  # grouped alerts, silence, the outbox; never raises
         self.ticker.tick()
         job = store.claim_job(
             self.name,
