@@ -1,39 +1,39 @@
-"""What both sandboxes share: injected faults, the request log, sliding-window counters."""
+"""What both sandboxes share: injected faults, the request log, sliding-window counters, a clock
+the admin API can move, and the admin routes for all of these."""
 
 import contextlib
 import socket
 import threading
+import time
 from collections import deque
 
-from flask import jsonify, request
+from flask import current_app, jsonify, request
 
-from thsync.clock import SystemClock
+
+class FaultSpecError(ValueError):
+    """The fault asked for through /_admin/faults is not one this sandbox can inject."""
 
 
 class Faults:
     """Faults armed through the admin API: the next `count` matching requests get `kind`."""
 
-    def __init__(self):
+    def __init__(self, kinds: tuple[str, ...]):
+        self.kinds = kinds
         self._lock = threading.Lock()
         self._armed = []
 
-    def arm(self, spec: dict) -> dict:
-        fault = {
-            "kind": str(spec["kind"]),
-            "count": int(spec.get("count", 1)),
-            "path": spec.get("path"),
-            "method": (spec.get("method") or "").upper() or None,
-            "delay": float(spec.get("delay", 2.0)),
-        }
+    def arm(self, spec) -> dict:
+        fault = parse_fault(spec, self.kinds)
         with self._lock:
             self._armed.append(fault)
-        return fault
+        return dict(fault)
 
     def clear(self) -> None:
         with self._lock:
             self._armed.clear()
 
     def take(self, path: str, method: str, kinds) -> dict | None:
+        """The first armed fault of one of `kinds` matching this request, used up by one."""
         with self._lock:
             for fault in self._armed:
                 if fault["kind"] not in kinds:
@@ -47,6 +47,27 @@ class Faults:
                     self._armed.remove(fault)
                 return dict(fault)
         return None
+
+
+def parse_fault(spec, kinds: tuple[str, ...]) -> dict:
+    if not isinstance(spec, dict):
+        raise FaultSpecError("the body must be a JSON object with a kind")
+    kind = str(spec.get("kind"))
+    if kind not in kinds:
+        raise FaultSpecError(f"unknown fault kind '{kind}'; one of: {', '.join(kinds)}")
+    try:
+        fault = {
+            "kind": kind,
+            "count": int(spec.get("count", 1)),
+            "path": spec.get("path") or None,
+            "method": (spec.get("method") or "").upper() or None,
+            "delay": float(spec.get("delay", 2.0)),
+        }
+    except (TypeError, ValueError) as exc:
+        raise FaultSpecError("count and delay must be numbers") from exc
+    if fault["count"] < 1 or fault["delay"] < 0:
+        raise FaultSpecError("count must be at least 1 and delay not negative")
+    return fault
 
 
 class RequestLog:
@@ -69,7 +90,8 @@ class RequestLog:
 
 
 class Window:
-    """How many events fell in the last `seconds` (a sliding window)."""
+    """How many events fell in the last `seconds` (a sliding window). Not locked itself: the
+    owning sandbox holds its state lock around count() and add()."""
 
     def __init__(self, seconds: float):
         self.seconds = seconds
@@ -84,21 +106,57 @@ class Window:
         self.times.append(now)
 
 
+class OffsetClock:
+    """The system clock plus an offset that POST /_admin/clock moves, so a sandbox started
+    without a test's ManualClock can still be made to see token expiry or a rate window end."""
+
+    def __init__(self):
+        self._offset = 0.0
+        self._lock = threading.Lock()
+
+    def now(self) -> float:
+        with self._lock:
+            return time.time() + self._offset
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self._offset += seconds
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            time.sleep(seconds)
+
+
 def clock_of(config: dict):
-    return config.get("clock") or SystemClock()
+    return config.get("clock") or OffsetClock()
+
+
+def extension(name: str):
+    """The state of the sandbox serving this request (kept on the app, never in a global)."""
+    return current_app.extensions[name]
 
 
 def drop_connection() -> None:
-    """Close the client's socket without answering: a lost response."""
+    """Hang up on the client without answering: a lost request or a lost response.
+
+    Shutting the socket down (rather than closing it) sends the FIN at once and leaves the
+    file descriptor to werkzeug, whose attempt to write the response then fails with a broken
+    pipe, which it treats as a client that went away and keeps quiet about."""
     sock = request.environ.get("werkzeug.socket")
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
-        sock.close()
+    if sock is None:
+        raise RuntimeError("dropping a connection needs werkzeug's server (sandboxes.serve)")
+    with contextlib.suppress(OSError):  # the client hung up first: dropped either way
+        sock.shutdown(socket.SHUT_RDWR)
 
 
 def error(status: int, **body):
     return jsonify(body), status
+
+
+def real_sleep(seconds: float) -> None:
+    """A `slow` fault waits in real time, whatever the sandbox clock: its point is to outlast
+    the client's socket timeout, which a ManualClock cannot move."""
+    time.sleep(seconds)
 
 
 def add_common_admin(admin, state) -> None:
@@ -112,7 +170,10 @@ def add_common_admin(admin, state) -> None:
 
     @admin.post("/faults")
     def arm_fault():
-        return jsonify(state().faults.arm(request.get_json(force=True))), 201
+        try:
+            return jsonify(state().faults.arm(request.get_json(silent=True))), 201
+        except FaultSpecError as exc:
+            return error(400, message=str(exc))
 
     @admin.delete("/faults")
     def clear_faults():
@@ -131,7 +192,11 @@ def add_common_admin(admin, state) -> None:
     @admin.post("/clock")
     def move_clock():
         clock = state().clock
+        body = request.get_json(silent=True) or {}
         if not hasattr(clock, "advance"):
-            return error(400, message="this sandbox runs on the system clock")
-        clock.advance(float(request.get_json(force=True)["advance"]))
+            return error(400, message="this sandbox's clock cannot be moved from outside")
+        try:
+            clock.advance(float(body["advance"]))
+        except (KeyError, TypeError, ValueError):
+            return error(400, message="advance must be a number of seconds")
         return jsonify(now=clock.now())

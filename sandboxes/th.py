@@ -2,18 +2,15 @@
 
 Portals by raw API key, 25 users a page, unique user_name and e-mail (trimmed, case-blind),
 user_name immutable, `X-` custom fields that must exist (list values must be existing items),
-partial or replace updates, no DELETE, 300 calls a minute per portal and then a 60 s block.
-Faults and a request log for tests; `/_admin` to seed and inspect.
+partial or replace updates, no DELETE, 300 calls a minute per portal and then a 60 s block
+(validation in th_rules.py). Faults and a request log for tests; `/_admin` to seed and inspect.
 """
 
 import copy
 import math
-import re
 import threading
-import time
-from datetime import datetime
 
-from flask import Blueprint, Flask, current_app, jsonify, request
+from flask import Blueprint, Flask, jsonify, request
 
 from sandboxes.common import (
     Faults,
@@ -23,28 +20,40 @@ from sandboxes.common import (
     clock_of,
     drop_connection,
     error,
+    extension,
+    real_sleep,
 )
+from sandboxes.th_rules import key_text, stored, user_problem
 
+EXTENSION = "th_sandbox"
 PAGE = 25
-REQUIRED = ("user_name", "first_name", "last_name", "email")
-KNOWN = ("user_name", "first_name", "last_name", "email", "manager_email", "active", "send_invite")
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+FAULT_KINDS = ("500", "429", "422", "slow", "drop", "drop_after_write")
+GATE_FAULTS = ("500", "429", "422", "slow", "drop")
 
 api = Blueprint("th_api", __name__, url_prefix="/papi")
 admin = Blueprint("th_admin", __name__, url_prefix="/_admin")
 
 
 class Portal:
-    def __init__(self, key: str, spec: dict, rate: int, clock):
+    """One customer's portal: its users (keyed by key_text(user_name)), their write history,
+    invitations sent and its rate window. Guarded by the sandbox's state lock."""
+
+    def __init__(self, key: str, spec: dict):
         self.key = key
         self.name = spec.get("name", key)
         self.update_mode = spec.get("update_mode", "partial")
         self.custom_fields = spec.get("custom_fields", {})
-        self.users = {}  # user_name lower-cased -> user
+        self.users = {}
+        self.history = {}  # user key -> [{time, method, body}]
         self.invites = []
         self.window = Window(60)
-        self.rate = rate
         self.blocked_until = 0.0
+
+    def save(self, user: dict, method: str, body: dict, now: float) -> dict:
+        key = key_text(user["user_name"])
+        self.users[key] = user
+        self.history.setdefault(key, []).append({"time": now, "method": method, "body": body})
+        return copy.deepcopy(user)
 
 
 class State:
@@ -52,99 +61,36 @@ class State:
         self.config = config
         self.clock = clock_of(config)
         self.lock = threading.RLock()
-        self.faults = Faults()
+        self.faults = Faults(FAULT_KINDS)
         self.log = RequestLog(self.clock)
         self.reset()
 
     def reset(self) -> None:
-        rate = self.config.get("rate_per_minute", 300)
-        self.portals = {
-            key: Portal(key, spec, rate, self.clock)
-            for key, spec in self.config.get("portals", {}).items()
-        }
+        with self.lock:
+            portals = self.config.get("portals", {})
+            self.portals = {key: Portal(key, spec) for key, spec in portals.items()}
         self.faults.clear()
         self.log.clear()
 
     def portal_named(self, name: str) -> Portal | None:
         return next((p for p in self.portals.values() if p.name == name), None)
 
+    def over_rate(self, portal: Portal) -> str | None:
+        """Count one call, or say why the portal is refused (then the call is not counted)."""
+        now = self.clock.now()
+        block = self.config.get("block_seconds", 60)
+        with self.lock:
+            if portal.blocked_until > now:
+                return "rate limit exceeded; portal blocked"
+            if portal.window.count(now) >= self.config.get("rate_per_minute", 300):
+                portal.blocked_until = now + block
+                return f"rate limit exceeded; portal blocked for {block:g} s"
+            portal.window.add(now)
+        return None
+
 
 def state() -> State:
-    return current_app.extensions["th_sandbox"]
-
-
-def key_text(value) -> str:
-    return str(value or "").strip().lower()
-
-
-# -- validation ----------------------------------------------------------------------------
-
-
-def valid_date(text: str) -> bool:
-    for form in ("%d/%m/%Y", "%Y-%m-%d"):
-        try:
-            datetime.strptime(text, form)
-            return True
-        except ValueError:
-            continue
-    return False
-
-
-def custom_field_problem(portal: Portal, key: str, value) -> str | None:
-    name = key[2:]
-    spec = portal.custom_fields.get(name)
-    if spec is None:
-        return f"custom field '{name}' does not exist in this portal"
-    if value in (None, ""):
-        return None
-    kind = spec.get("type", "text")
-    if kind == "list":
-        items = [item.strip() for item in str(value).split(";")]
-        missing = [item for item in items if item not in spec.get("items", [])]
-        if missing:
-            return f"'{missing[0]}' is not an item of the list field '{name}'"
-    if kind == "date" and not valid_date(str(value)):
-        return f"custom field '{name}' needs a date as dd/mm/yyyy or yyyy-mm-dd"
-    if kind == "number" and not isinstance(value, int | float):
-        try:
-            float(str(value))
-        except ValueError:
-            return f"custom field '{name}' needs a number"
-    return None
-
-
-def user_problem(portal: Portal, user: dict, ignore: str | None) -> str | None:
-    for key in REQUIRED:
-        if not str(user.get(key) or "").strip():
-            return f"{key} is required"
-    for key in user:
-        if key.startswith("X-"):
-            problem = custom_field_problem(portal, key, user[key])
-            if problem:
-                return problem
-        elif key not in KNOWN:
-            return f"unknown field '{key}'"
-    for key in ("email", "manager_email"):
-        value = user.get(key)
-        if value not in (None, "") and not EMAIL.match(str(value).strip()):
-            return f"{key} '{value}' is not a valid e-mail address"
-    email = key_text(user["email"])
-    for name, other in portal.users.items():
-        if name != ignore and key_text(other.get("email")) == email:
-            return f"email '{email}' is already used by another user"
-    if "active" in user and not isinstance(user["active"], bool):
-        return "active must be true or false"
-    return None
-
-
-def stored(user: dict) -> dict:
-    clean = {k: v for k, v in user.items() if k != "send_invite"}
-    clean["user_name"] = str(clean["user_name"]).strip()
-    for key in ("email", "manager_email"):
-        if isinstance(clean.get(key), str):
-            clean[key] = clean[key].strip()
-    clean.setdefault("active", True)
-    return clean
+    return extension(EXTENSION)
 
 
 # -- the API ---------------------------------------------------------------------------------
@@ -152,67 +98,64 @@ def stored(user: dict) -> dict:
 
 @api.before_request
 def gatekeeper():
-    """Key, injected faults, then the portal's rate limit; None lets the request through."""
+    """The raw API key, injected faults, then the portal's rate limit; None lets it through."""
     st = state()
-    portal = st.portals.get(request.headers.get("Authorization", ""))
-    request.environ["th.portal"] = portal
-    fault = st.faults.take(request.path, request.method, ("500", "429", "slow", "422"))
-    if fault and fault["kind"] == "slow":
-        time.sleep(fault["delay"])
-        fault = None
-    if portal is None:
+    found = st.portals.get(request.headers.get("Authorization", ""))
+    request.environ["th.portal"] = found
+    if found is None:
         return error(401, message="invalid API key")
-    if fault:
+    fault = st.faults.take(request.path, request.method, GATE_FAULTS)
+    if fault and fault["kind"] == "slow":
+        real_sleep(fault["delay"])
+    elif fault and fault["kind"] == "drop":
+        request.environ["th.dropped"] = True
+        drop_connection()
+        return "", 500  # never reaches the client
+    elif fault:
         return error(int(fault["kind"]), message=f"injected fault {fault['kind']}")
-    return limit(portal, st.clock.now())
-
-
-def limit(portal: Portal, now: float):
-    with state().lock:
-        if portal.blocked_until > now:
-            return error(429, message="rate limit exceeded; portal blocked")
-        if portal.window.count(now) >= portal.rate:
-            portal.blocked_until = now + state().config.get("block_seconds", 60)
-            return error(429, message="rate limit exceeded; portal blocked for 60 s")
-        portal.window.add(now)
-    return None
+    over = st.over_rate(found)
+    return error(429, message=over) if over else None
 
 
 @api.after_request
 def record(response):
-    if not request.environ.get("th.logged"):
-        portal = request.environ.get("th.portal")
-        state().log.add(
-            method=request.method,
-            path=logged_path(),
-            status=response.status_code,
-            portal=portal.name if portal else None,
-            body=request.get_json(silent=True),
-        )
+    dropped = request.environ.get("th.dropped", False)
+    found = request.environ.get("th.portal")
+    state().log.add(
+        method=request.method,
+        path=request.full_path.rstrip("?"),
+        status=None if dropped else response.status_code,
+        portal=found.name if found else None,
+        body=request.get_json(silent=True),
+        **({"dropped": True} if dropped else {}),
+    )
     return response
-
-
-def logged_path() -> str:
-    return request.full_path.rstrip("?")
 
 
 def portal() -> Portal:
     return request.environ["th.portal"]
 
 
+def json_object():
+    body = request.get_json(silent=True)
+    return body if isinstance(body, dict) else None
+
+
 @api.get("/users")
 def list_users():
-    page = max(int(request.args.get("page", 1) or 1), 1)
+    try:
+        page = int(request.args.get("page", 1))
+    except ValueError:
+        return error(400, message="page must be a whole number")
+    page = max(page, 1)
     with state().lock:
         users = [copy.deepcopy(u) for u in portal().users.values()]
-    pages = max(math.ceil(len(users) / PAGE), 1)
-    records = users[(page - 1) * PAGE : page * PAGE]
     return jsonify(
         total_records=len(users),
         max_per_page=PAGE,
         current_page=page,
-        total_pages=pages,
-        records=records,
+        total_pages=max(math.ceil(len(users) / PAGE), 1),
+        records=users[(page - 1) * PAGE : page * PAGE],
     )
 
 
@@ -227,48 +170,43 @@ def get_user(user_name):
 
 @api.post("/users")
 def create_user():
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
+    body = json_object()
+    if body is None:
         return error(400, message="the body must be a JSON object")
-    p = portal()
-    with state().lock:
+    st, p = state(), portal()
+    with st.lock:
         if key_text(body.get("user_name")) in p.users:
             return error(422, message=f"user_name '{body['user_name']}' is already used")
-        problem = user_problem(p, body, None)
+        problem = user_problem(p.custom_fields, p.users, body, None)
         if problem:
             return error(422, message=problem)
-        user = stored(body)
-        p.users[key_text(user["user_name"])] = user
+        user = p.save(stored(body), "POST", body, st.clock.now())
         if body.get("send_invite"):
             p.invites.append(user["user_name"])
-        answer = copy.deepcopy(user)
-    return after_write(answer, 201)
+    return after_write(user, 201)
 
 
 @api.put("/users/<path:user_name>")
 def update_user(user_name):
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
+    body = json_object()
+    if body is None:
         return error(400, message="the body must be a JSON object")
-    p = portal()
-    with state().lock:
+    st, p = state(), portal()
+    with st.lock:
         current = p.users.get(key_text(user_name))
         if current is None:
             return error(404, message=f"user '{user_name}' not found")
         if "user_name" in body and str(body["user_name"]).strip() != current["user_name"]:
             return error(422, message="user_name cannot be changed")
-        merged = (
-            {**current, **body}
-            if p.update_mode == "partial"
-            else {"user_name": current["user_name"], **body}
-        )
-        problem = user_problem(p, merged, key_text(user_name))
+        if p.update_mode == "partial":
+            merged = {**current, **body}
+        else:  # replace: the body is the whole user, so anything left out is gone
+            merged = {"user_name": current["user_name"], **body}
+        problem = user_problem(p.custom_fields, p.users, merged, key_text(user_name))
         if problem:
             return error(422, message=problem)
-        user = stored(merged)
-        p.users[key_text(user_name)] = user
-        answer = copy.deepcopy(user)
-    return after_write(answer, 200)
+        user = p.save(stored(merged), "PUT", body, st.clock.now())
+    return after_write(user, 200)
 
 
 @api.delete("/users/<path:user_name>")
@@ -277,16 +215,10 @@ def delete_user(user_name):
 
 
 def after_write(user: dict, status: int):
+    """Answer a write, unless a drop_after_write fault says to lose the answer (the write is
+    kept: the client must look up before retrying)."""
     if state().faults.take(request.path, request.method, ("drop_after_write",)):
-        state().log.add(
-            method=request.method,
-            path=logged_path(),
-            status=None,
-            portal=portal().name,
-            body=request.get_json(silent=True),
-            dropped=True,
-        )
-        request.environ["th.logged"] = True
+        request.environ["th.dropped"] = True
         drop_connection()
     return jsonify(user), status
 
@@ -296,18 +228,26 @@ def after_write(user: dict, status: int):
 
 @admin.get("/users")
 def admin_users():
+    """Every user of one portal (or all), as a plain list; `history=1` adds each user's
+    successful writes under `_writes`."""
     st = state()
     name = request.args.get("portal")
+    with_history = request.args.get("history") in ("1", "true")
     with st.lock:
         portals = [st.portal_named(name)] if name else list(st.portals.values())
         if None in portals:
             return error(404, message=f"no portal {name}")
-        users = [copy.deepcopy(u) for p in portals for u in p.users.values()]
-    return jsonify(users)
+        users = [
+            {**u, "_writes": p.history.get(k, [])} if with_history else u
+            for p in portals
+            for k, u in p.users.items()
+        ]
+        return jsonify(copy.deepcopy(users))
 
 
 @admin.get("/invites")
 def admin_invites():
+    """The user_names invited (created with send_invite: true), in order."""
     st = state()
     with st.lock:
         return jsonify([i for p in st.portals.values() for i in p.invites])
@@ -315,23 +255,27 @@ def admin_invites():
 
 @admin.post("/users")
 def seed_user():
-    body = request.get_json(force=True)
+    body = request.get_json(silent=True) or {}
+    user = body.get("user")
+    if not isinstance(user, dict) or not str(user.get("user_name") or "").strip():
+        return error(400, message="send {portal, user} with the user's user_name")
     st = state()
     with st.lock:
-        p = st.portal_named(body["portal"])
+        p = st.portal_named(body.get("portal"))
         if p is None:
-            return error(404, message=f"no portal {body['portal']}")
-        user = stored(body["user"])
-        p.users[key_text(user["user_name"])] = user
-    return jsonify(user), 201
+            return error(404, message=f"no portal {body.get('portal')}")
+        saved = p.save(stored(user), "SEED", user, st.clock.now())
+    return jsonify(saved), 201
 
 
 add_common_admin(admin, state)
 
 
 def create_app(config: dict | None = None) -> Flask:
+    """config: portals {api_key: {name, update_mode, custom_fields}}, rate_per_minute (300),
+    block_seconds (60), clock."""
     app = Flask(__name__)
-    app.extensions["th_sandbox"] = State(dict(config or {}))
+    app.extensions[EXTENSION] = State(dict(config or {}))
     app.register_blueprint(api)
     app.register_blueprint(admin)
     return app
