@@ -28,7 +28,7 @@ class Timing:
     create_move_only: bool = False  # only move a creation already planned
     deactivate_at: float | None = None
     cancel: list = field(default_factory=list)  # kinds of pending action to cancel
-    note: str = ""
+    note: str = ""  # said in the job's reason when the decision itself does not say it
 
 
 def parse_day(value) -> date | None:
@@ -69,14 +69,15 @@ def _plan_deactivation(timing: Timing, fields, options, today, zone) -> None:
         timing.cancel.append("deactivate")  # rescinded, passed, or not deferred at all
         return
     timing.deactivate_at = local_midnight(last_day + DAY, zone)
-    if timing.decision.action == "deactivate":
-        when = describe(timing.deactivate_at, zone)
-        timing.decision = replace(
-            timing.decision,
-            action="skip",
-            reason=f"last day {last_day.isoformat()}: deactivation scheduled for {when}",
-        )
-        timing.note = "deactivation scheduled"
+    when = describe(timing.deactivate_at, zone)
+    if timing.decision.action != "deactivate":
+        timing.note = f"deactivation scheduled for {when}"  # the person stays in step meanwhile
+        return
+    timing.decision = replace(
+        timing.decision,
+        action="skip",
+        reason=f"last day {last_day.isoformat()}: deactivation scheduled for {when}",
+    )
 
 
 def _plan_creation(timing: Timing, fields, options, today, zone) -> None:
@@ -103,7 +104,6 @@ def _plan_creation(timing: Timing, fields, options, today, zone) -> None:
         action="update",
         reason=f"starts {start.isoformat()}: creation scheduled for {describe(at, zone)}",
     )
-    timing.note = "creation scheduled"
 
 
 def keep_schedule(lifecycle, tenant_id: str, employee_id: str, timing: Timing) -> list[str]:

@@ -12,7 +12,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from thsync.engine import build_context, evaluate
-from thsync.errors import PermanentError, SyncError
+from thsync.errors import PermanentError
 from thsync.lifecycle import after_apply, before_apply
 
 # When a coalesced job carries several event types, the strongest decision wins.
@@ -167,11 +167,7 @@ def sync_person(job, deps, recorder, clients: ExitStack) -> Result:
     if stopped:
         outcome = "held" if stopped.startswith("held") else "switched_off"
         return Result("skipped", outcome, stopped, summary)
-    try:
-        status, outcome, result = apply(th, decision)
-    except SyncError as exc:
-        exc.decision = summary  # the failed job keeps who it was for and what was rendered
-        raise
+    status, outcome, result = apply(th, decision)
     if result is not None and result.user:
         deps.store.save_snapshot(
             tenant.id, job.employee_id, result.user.get("user_name"), result.user, job.id
@@ -180,4 +176,6 @@ def sync_person(job, deps, recorder, clients: ExitStack) -> Result:
         summary["changes"] = result.changes
     notes = after_apply(deps, tenant, job, result, timing)
     reason = "; ".join([explain(decision, outcome, result), *notes])
+    if outcome == "absent" and timing.create_at:
+        outcome, reason = "scheduled", decision.reason  # not in TH until the start date
     return Result(status, outcome, reason, summary)
