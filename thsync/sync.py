@@ -12,7 +12,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from thsync.engine import build_context, evaluate
-from thsync.errors import PermanentError
+from thsync.errors import PermanentError, SyncError
 from thsync.lifecycle import after_apply, before_apply
 
 # When a coalesced job carries several event types, the strongest decision wins.
@@ -167,7 +167,11 @@ def sync_person(job, deps, recorder, clients: ExitStack) -> Result:
     if stopped:
         outcome = "held" if stopped.startswith("held") else "switched_off"
         return Result("skipped", outcome, stopped, summary)
-    status, outcome, result = apply(th, decision)
+    try:
+        status, outcome, result = apply(th, decision)
+    except SyncError as exc:
+        exc.decision = summary  # the failed job keeps who it was for and what was rendered
+        raise
     if result is not None and result.user:
         deps.store.save_snapshot(
             tenant.id, job.employee_id, result.user.get("user_name"), result.user, job.id
