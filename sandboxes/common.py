@@ -136,6 +136,9 @@ def extension(name: str):
     return current_app.extensions[name]
 
 
+DROPPED = "sandbox.dropped"  # request.environ key: this request's connection was dropped
+
+
 def drop_connection() -> None:
     """Hang up on the client without answering: a lost request or a lost response.
 
@@ -145,18 +148,36 @@ def drop_connection() -> None:
     sock = request.environ.get("werkzeug.socket")
     if sock is None:
         raise RuntimeError("dropping a connection needs werkzeug's server (sandboxes.serve)")
+    request.environ[DROPPED] = True
     with contextlib.suppress(OSError):  # the client hung up first: dropped either way
         sock.shutdown(socket.SHUT_RDWR)
 
 
+def outcome(status: int) -> dict:
+    """The status a request log entry records: None (and dropped) when nobody got an answer."""
+    if request.environ.get(DROPPED):
+        return {"status": None, "dropped": True}
+    return {"status": status}
+
+
+def serve_fault(fault: dict | None, answer):
+    """What an armed fault does to this request: None to carry on (no fault, or a slow one
+    after its wait), else the response; `answer(kind)` makes the sandbox's own error answers.
+    A slow fault waits in real time, whatever the sandbox clock: its point is to outlast the
+    client's socket timeout, which a ManualClock cannot move."""
+    if fault is None:
+        return None
+    if fault["kind"] == "slow":
+        time.sleep(fault["delay"])
+        return None
+    if fault["kind"] == "drop":
+        drop_connection()
+        return "", 500  # never reaches the client
+    return answer(fault["kind"])
+
+
 def error(status: int, **body):
     return jsonify(body), status
-
-
-def real_sleep(seconds: float) -> None:
-    """A `slow` fault waits in real time, whatever the sandbox clock: its point is to outlast
-    the client's socket timeout, which a ManualClock cannot move."""
-    time.sleep(seconds)
 
 
 def add_common_admin(admin, state) -> None:

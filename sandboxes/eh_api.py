@@ -5,7 +5,7 @@ import math
 
 from flask import Blueprint, jsonify, request
 
-from sandboxes.common import drop_connection, error, real_sleep
+from sandboxes.common import error, outcome, serve_fault
 from sandboxes.eh_state import state
 
 api = Blueprint("eh_api", __name__, url_prefix="/api/v1")
@@ -38,15 +38,11 @@ def gatekeeper():
     """Injected faults, then the bearer token, then the token's rate limits; None lets the
     request through."""
     st = state()
-    fault = st.faults.take(request.path, request.method, API_FAULTS)
-    if fault and fault["kind"] == "slow":
-        real_sleep(fault["delay"])
-    elif fault and fault["kind"] == "drop":
-        request.environ["eh.dropped"] = True
-        drop_connection()
-        return "", 500  # never reaches the client
-    elif fault:
-        return INJECTED[fault["kind"]]()
+    faulted = serve_fault(
+        st.faults.take(request.path, request.method, API_FAULTS), lambda kind: INJECTED[kind]()
+    )
+    if faulted:
+        return faulted
     header = request.headers.get("Authorization", "")
     token = header[7:] if header.startswith("Bearer ") else None
     problem = st.access_problem(token)
@@ -58,14 +54,12 @@ def gatekeeper():
 
 @api.after_request
 def record(response):
-    dropped = request.environ.get("eh.dropped", False)
     state().log.add(
         method=request.method,
         path=request.path,
         query=request.query_string.decode(),
-        status=None if dropped else response.status_code,
         token_kind="bearer",
-        **({"dropped": True} if dropped else {}),
+        **outcome(response.status_code),
     )
     return response
 

@@ -5,7 +5,7 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, jsonify, redirect, render_template_string, request
 
-from sandboxes.common import drop_connection, error, real_sleep
+from sandboxes.common import error, outcome, serve_fault
 from sandboxes.eh_state import State, challenge_of, state
 
 oauth = Blueprint("eh_oauth", __name__, url_prefix="/oauth2")
@@ -18,7 +18,7 @@ AUTHORIZE_PARAMS = (
     "code_challenge",
     "code_challenge_method",
 )
-TOKEN_FAULTS = ("500", "429", "slow", "drop", "invalid_grant")
+TOKEN_FAULTS = ("500", "429", "slow", "drop")  # before the request is read
 FORM = "application/x-www-form-urlencoded"
 
 CONSENT = """<!doctype html><title>Employment Hero · Authorise</title>
@@ -89,27 +89,23 @@ def grant_error(code: str, description: str, status: int = 400):
     return error(status, error=code, error_description=description)
 
 
+INJECTED = {
+    "500": lambda: grant_error("server_error", "injected fault", 500),
+    "429": lambda: grant_error("rate_limit_exceeded", "too many requests (injected)", 429),
+}
+
+
 @oauth.post("/token")
 def token():
     st = state()
+    grant = request.form.get("grant_type")  # read before any drop shuts the socket
     fault = st.faults.take(request.path, "POST", TOKEN_FAULTS)
-    grant = request.form.get("grant_type")
-    if fault and fault["kind"] == "drop":
-        st.log.add(method="POST", path=request.path, status=None, token_kind=grant, dropped=True)
-        drop_connection()
-        return "", 500  # never reaches the client
-    answer = token_answer(st, fault)
-    st.log.add(method="POST", path=request.path, status=answer[1], token_kind=grant)
+    answer = serve_fault(fault, lambda kind: INJECTED[kind]()) or token_answer(st)
+    st.log.add(method="POST", path=request.path, token_kind=grant, **outcome(answer[1]))
     return answer
 
 
-def token_answer(st: State, fault: dict | None):
-    if fault and fault["kind"] == "slow":
-        real_sleep(fault["delay"])
-    if fault and fault["kind"] == "500":
-        return grant_error("server_error", "injected fault", 500)
-    if fault and fault["kind"] == "429":
-        return grant_error("rate_limit_exceeded", "too many requests (injected)", 429)
+def token_answer(st: State):
     if request.args or request.mimetype != FORM or not request.form:
         return invalid_request("send the parameters form-encoded in the body")
     form = request.form
@@ -119,7 +115,7 @@ def token_answer(st: State, fault: dict | None):
         config.get("client_secret"),
     ):
         return grant_error("invalid_client", "client authentication failed", 401)
-    if fault and fault["kind"] == "invalid_grant":
+    if st.faults.take(request.path, "POST", ("invalid_grant",)):
         return grant_error("invalid_grant", "the grant was revoked (injected)")
     if form.get("grant_type") == "authorization_code":
         return exchange(st, form)

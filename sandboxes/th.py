@@ -21,7 +21,8 @@ from sandboxes.common import (
     drop_connection,
     error,
     extension,
-    real_sleep,
+    outcome,
+    serve_fault,
 )
 from sandboxes.th_rules import key_text, stored, user_problem
 
@@ -104,30 +105,26 @@ def gatekeeper():
     request.environ["th.portal"] = found
     if found is None:
         return error(401, message="invalid API key")
-    fault = st.faults.take(request.path, request.method, GATE_FAULTS)
-    if fault and fault["kind"] == "slow":
-        real_sleep(fault["delay"])
-    elif fault and fault["kind"] == "drop":
-        request.environ["th.dropped"] = True
-        drop_connection()
-        return "", 500  # never reaches the client
-    elif fault:
-        return error(int(fault["kind"]), message=f"injected fault {fault['kind']}")
+    request.get_json(silent=True)  # read (and cached for the log) before any drop
+    faulted = serve_fault(
+        st.faults.take(request.path, request.method, GATE_FAULTS),
+        lambda kind: error(int(kind), message=f"injected fault {kind}"),
+    )
+    if faulted:
+        return faulted
     over = st.over_rate(found)
     return error(429, message=over) if over else None
 
 
 @api.after_request
 def record(response):
-    dropped = request.environ.get("th.dropped", False)
     found = request.environ.get("th.portal")
     state().log.add(
         method=request.method,
         path=request.full_path.rstrip("?"),
-        status=None if dropped else response.status_code,
         portal=found.name if found else None,
         body=request.get_json(silent=True),
-        **({"dropped": True} if dropped else {}),
+        **outcome(response.status_code),
     )
     return response
 
@@ -218,7 +215,6 @@ def after_write(user: dict, status: int):
     """Answer a write, unless a drop_after_write fault says to lose the answer (the write is
     kept: the client must look up before retrying)."""
     if state().faults.take(request.path, request.method, ("drop_after_write",)):
-        request.environ["th.dropped"] = True
         drop_connection()
     return jsonify(user), status
 

@@ -682,6 +682,12 @@ def test_token_endpoint_drop_keeps_the_refresh_token(eh):
     eh.admin("POST", "/faults", {"kind": "drop", "path": "/oauth2/token"})
     with pytest.raises(requests.ConnectionError):
         eh.token(grant_type="refresh_token", refresh_token=refresh)
+    dropped = eh.admin("GET", "/requests")[-1]
+    assert (dropped["token_kind"], dropped["status"], dropped["dropped"]) == (
+        "refresh_token",
+        None,
+        True,
+    )
     assert eh.token(grant_type="refresh_token", refresh_token=refresh).status_code == 200
 
 

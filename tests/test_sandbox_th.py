@@ -380,6 +380,8 @@ def test_drop_hangs_up_before_writing(th):
     with pytest.raises(requests.ConnectionError):
         th.call("POST", "/users", JANE)
     assert th.users() == {}
+    [logged] = th.admin("GET", "/requests")
+    assert (logged["status"], logged["dropped"], logged["body"]) == (None, True, JANE)
 
 
 def test_slow_answers_late(th):
