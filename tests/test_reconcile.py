@@ -174,3 +174,17 @@ def test_cli_runs_and_shows_a_reconciliation(connected, sandboxes):
     assert shown.output == result.output
     listed = runner.invoke(args=["reconcile", "list", "--tenant", "acme"])
     assert listed.output.startswith("#1\tacme\tdone\tdry run\tcreated 3, skipped 1")
+
+
+def test_shadow_and_paused_tenants_are_reported_and_not_written(connected, sandboxes):
+    from thsync.modes import set_mode
+
+    tenant, _ = services(connected).registry.get("acme")
+    set_mode(services(connected), tenant, "shadow", "test")
+    shadow = run(connected)["report"]
+    assert (shadow["mode"], names(shadow["created"])) == ("shadow", [MANAGER, JORDAN, MERE])
+    assert services(connected).lifecycle.snapshots("acme") == {}
+    set_mode(services(connected), tenant, "paused", "test")
+    paused = run(connected)["report"]
+    assert (paused["mode"], paused["dry_run"]) == ("paused", True)
+    assert sandboxes.th_writes() == []

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from thsync import safeguards
 from thsync.errors import RateLimited, SyncError
+from thsync.modes import mode_of
 from thsync.ratelimit import Limiter
 from thsync.schedule import describe, keep_schedule, plan_timing
 from thsync.sync import custom_field_values, decide
@@ -84,8 +85,11 @@ def reconcile(services, tenant_id: str, *, dry_run: bool = False, trigger: str =
     if tenant is None:
         raise LookupError(f"unknown tenant {tenant_id} (or its file does not load)")
     lifecycle = services.lifecycle
+    mode = mode_of(services, tenant)
+    dry_run = dry_run or mode == "paused"  # a paused tenant gets a report, never a write
     rec_id = lifecycle.start_reconciliation(tenant_id, dry_run=dry_run, trigger=trigger)
     run, calls = Run(services, tenant, ruleset, dry_run), CallLog(services.clock)
+    run.report["mode"] = mode
     try:
         with ExitStack() as stack:
             eh, th = open_clients(services, tenant, calls, stack)
@@ -334,7 +338,7 @@ def _record_write(run: Run, kind: str, item: dict, user) -> None:
     employee_id = item.get("employee_id")
     if employee_id is None:
         return
-    if user:
+    if user and run.report["mode"] != "shadow":  # shadow writes were not sent: TH lacks them
         run.services.store.save_snapshot(
             run.tenant.id, employee_id, user.get("user_name") or item["user_name"], user, None
         )

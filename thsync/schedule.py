@@ -14,6 +14,8 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from thsync.modes import paused_tenants
+
 log = logging.getLogger(__name__)
 
 DAY = timedelta(days=1)
@@ -151,10 +153,11 @@ def next_reconcile_at(now: float, options: dict, zone: str, after_run: bool) -> 
 def plan_reconciliations(services) -> None:
     """Make sure each tenant with a period has its next reconciliation planned."""
     lifecycle, now = services.lifecycle, services.clock.now()
+    paused = set(paused_tenants(services))
     for tenant in services.registry.tenants():
         _, ruleset = services.registry.get(tenant.id)
-        if ruleset is None:
-            continue
+        if ruleset is None or tenant.id in paused:
+            continue  # a paused tenant's reconciliation is planned again once it resumes
         at = next_reconcile_at(now, ruleset.options, tenant.time_zone, after_run=False)
         pending = lifecycle.pending_action(tenant.id, "", "reconcile")
         if at is None and pending:
