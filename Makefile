@@ -1,4 +1,5 @@
-# Every target installs what it needs into .venv first.
+# Every target installs what it needs into .venv first (and Debian's Chromium for the browser
+# tests: Playwright drives /usr/bin/chromium; never `playwright install`).
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
@@ -6,6 +7,7 @@ PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
 .PHONY: install run test test-postgres test-all lint format check-rules bench clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt

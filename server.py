@@ -24,7 +24,9 @@ def create_app(config: dict | None = None, *, clock=None, alerter=None) -> Flask
     app.config["SECRET_KEY"] = settings["SECRET_KEY"] or secrets.token_hex(32)
     app.config["SESSION_COOKIE_HTTPONLY"] = True
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
-    app.config["SESSION_COOKIE_SECURE"] = settings["MODE"] == "production"
+    # Secure wherever the site is served over HTTPS; development's http:// would lose the cookie.
+    secure = settings["MODE"] == "production" or settings["PUBLIC_URL"].startswith("https://")
+    app.config["SESSION_COOKIE_SECURE"] = secure
     app.extensions["thsync"] = Services(settings, clock=clock, alerter=alerter)
     # auth_views first: its guard runs before every other view (see thsync.auth)
     for module in (auth_views, intake, oauth, web, dashboard, events, cli):

@@ -215,3 +215,17 @@ def test_smtp_trouble_is_retried_and_never_stops_syncing(
     tick(connected)
     assert len(smtp.inbox.messages) == 1
     assert golive.list_mail()[0]["sent_at"] == clock.now()
+
+
+def test_a_sync_that_keeps_failing_is_alerted_then_resolved(
+    worker, fire, sandboxes, smtp, connected
+):
+    sandboxes.th_admin("POST", "/_admin/faults", {"kind": "500", "count": 3})
+    fire("employee_created", JORDAN)
+    assert worker.drain() == 4  # three failures, then through
+    tick(connected)
+    first, resolved = smtp.inbox.subjects()
+    assert first == f"[Acme Logistics] Tribal Habits sync failed for {JORDAN_NAME}"
+    body = smtp.inbox.messages[0].get_content()
+    assert "Why: still failing after 3 attempts, and retrying: " in body
+    assert resolved.startswith("[Acme Logistics] Resolved: syncs failing: still failing after")

@@ -125,10 +125,9 @@ class AlertDesk:
         return None
 
     def watch_failures(self, tenant) -> None:
-        """A failure cause clears once a sync queued after its last failure succeeds."""
+        """A failure cause clears once a sync of the tenant succeeds after its last failure."""
         for alert in self.store.open_alerts(tenant.id, prefix="sync_failed:"):
-            latest = self.services.store.list_jobs(tenant_id=tenant.id, status="succeeded", limit=1)
-            if latest and latest[0].created_at > alert["last_seen_at"]:
+            if self.store.succeeded_since(tenant.id, alert["last_seen_at"]):
                 self.resolve(tenant, alert["cause"])
 
     def resolve(self, tenant, cause: str) -> None:

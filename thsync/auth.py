@@ -199,7 +199,8 @@ def read_link(token: str) -> dict | None:
 
 
 def wants_json() -> bool:
-    return request.path.endswith(".json") or request.accept_mimetypes.best == "application/json"
+    accepts = request.accept_mimetypes
+    return request.path.endswith(".json") or (accepts.accept_json and not accepts.accept_html)
 
 
 def refuse_stranger():
@@ -224,9 +225,9 @@ def customer_may(current: Visitor, endpoint: str) -> bool:
 
 def guard():
     endpoint = request.endpoint
+    if endpoint is None or endpoint in CSRF_EXEMPT:
+        return None  # unknown URLs fall through to Flask's 404; EH's webhook has no session
     g.visitor = load_visitor()
-    if endpoint is None:
-        return None  # unknown URLs fall through to Flask's 404
     if endpoint not in OPEN:
         if g.visitor is None:
             return refuse_stranger()

@@ -76,8 +76,8 @@ def link(token):
     return redirect(url_for("dashboard.checklist", tenant_id=row["tenant_id"]))
 
 
-@bp.post("/tenants/<tenant_id>/links")
 @bp.post("/tenants/<tenant_id>/links.json")
+@bp.post("/tenants/<tenant_id>/links")  # registered first, so url_for builds this one
 @support_only
 def create_link(tenant_id):
     tenant, _ = services().registry.get(tenant_id)

@@ -5,9 +5,13 @@ from flask import Blueprint, abort, jsonify, redirect, render_template, request,
 
 from thsync import checklist, modes
 from thsync.auth import services, support_only, visitor
+from thsync.reconcile import EVENT as RECONCILE_EVENT
+from thsync.store_lifecycle import SCHEDULED_EVENT
 from thsync.web import when
 
 bp = Blueprint("dashboard", __name__)
+# Events the server raises itself (schedules, reconciliation): nothing to tick in EH.
+INTERNAL_EVENTS = {*SCHEDULED_EVENT.values(), RECONCILE_EVENT}
 
 
 def tenant_or_404(tenant_id):
@@ -27,7 +31,7 @@ def setup_steps(tenant, ruleset) -> dict:
         "connected": connection.get("status") == "connected",
         "org_uuid": tenant.eh_org_uuid or connection.get("org_uuid"),
         "webhook_url": f"{base}/webhooks/{tenant.id}/{tenant.webhook_token}",
-        "events": list(ruleset.events) if ruleset else [],
+        "events": [e for e in (ruleset.events if ruleset else ()) if e not in INTERNAL_EVENTS],
     }
 
 

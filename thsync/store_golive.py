@@ -187,6 +187,15 @@ class GoLiveStore:
             ids = list(conn.execute(query).scalars())
         return [self.store.get_job(job_id) for job_id in ids]
 
+    def succeeded_since(self, tenant_id, since) -> bool:
+        """Has a sync of the tenant succeeded after `since` (a failure cause clearing)?"""
+        j = s.jobs
+        query = sa.select(j.c.id).where(
+            j.c.tenant_id == tenant_id, j.c.status == "succeeded", j.c.updated_at > since
+        )
+        with self.store.engine.connect() as conn:
+            return conn.execute(query.limit(1)).first() is not None
+
     def snapshots(self, tenant_id, limit=1000) -> list[dict]:
         t = s.th_snapshots
         return self._all(sa.select(t).where(t.c.tenant_id == tenant_id).limit(limit))

@@ -2,10 +2,14 @@
 
 import json
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, url_for
 
-from thsync.auth import customer_ok, support_only, visitor
+from thsync.auth import customer_ok, golive, support_only, visitor
+from thsync.modes import mode_of
+
+ADMIN_ROLES = ("admin", "owner")
 
 bp = Blueprint("web", __name__)
 
@@ -35,7 +39,36 @@ def tenant_summary(tenant) -> dict:
         "jobs": counts,
         "queue_depth": counts.get("queued", 0) + counts.get("retry", 0),
         "failures_open": counts.get("failed", 0),
+        "mode": mode_of(svc, tenant),
+        "events_today": golive(svc).deliveries_today(tenant.id, start_of_day(svc, tenant)),
+        "drain_minutes": drain_minutes(counts, svc.settings["TH_CALLS_PER_MINUTE"]),
     }
+
+
+def start_of_day(svc, tenant) -> float:
+    now = datetime.fromtimestamp(svc.clock.now(), ZoneInfo(tenant.time_zone))
+    return now.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+
+
+def drain_minutes(counts: dict, th_per_minute: int) -> float:
+    """An estimate: a sync costs about two TH calls (a look-up, then a write)."""
+    waiting = counts.get("queued", 0) + counts.get("retry", 0) + counts.get("running", 0)
+    return round(waiting * 2 / max(th_per_minute, 1), 1)
+
+
+def authoriser_warning(info: dict | None) -> str | None:
+    """The sync runs as whoever authorised; an ordinary employee's account breaks when they
+    leave, so a dedicated admin "service user" is what we ask for."""
+    if not info:
+        return None
+    roles = {m.get("role") for m in info.get("memberships") or []}
+    if roles & set(ADMIN_ROLES):
+        return None
+    return (
+        f"{info.get('name') or info.get('email')} is not an Employment Hero admin (role: "
+        f"{', '.join(sorted(r for r in roles if r)) or 'unknown'}). The sync stops when this "
+        "person leaves: reconnect with a dedicated admin service user."
+    )
 
 
 def index_data() -> dict:
@@ -70,9 +103,12 @@ def tenant_data(tenant_id) -> dict:
         delivery.pop("body", None)
         delivery["headers"] = json.loads(delivery["headers"] or "{}")
     jobs = [job.__dict__ for job in store.list_jobs(tenant_id=tenant_id, limit=50)]
+    authorised_by = (store.get_connection(tenant_id) or {}).get("authorised_by")
     return {
         "tenant": tenant_summary(tenant),
-        "authorised_by": (store.get_connection(tenant_id) or {}).get("authorised_by"),
+        "authorised_by": authorised_by,
+        "authoriser_roles": [m.get("role") for m in (authorised_by or {}).get("memberships", [])],
+        "authoriser_warning": authoriser_warning(authorised_by),
         "deliveries": deliveries,
         "jobs": jobs,
         "load_errors": services().registry.errors().get(tenant_id, []),

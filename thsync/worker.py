@@ -19,6 +19,7 @@ from thsync.schedule import Ticker
 from thsync.sync import run_job
 
 log = logging.getLogger(__name__)
+KEEPS_FAILING_AFTER = 3  # attempts; the tenant's alert recipients hear of it then
 
 
 def worker_name() -> str:
@@ -143,6 +144,9 @@ class Worker:
             refund_attempt=step.action == "wait",
         )
         log.info("job %s will run again in %.0f s: %s", job.id, step.delay, step.reason)
+        if job.attempts == KEEPS_FAILING_AFTER:  # say so long before the attempts run out
+            reason = f"still failing after {job.attempts} attempts, and retrying: {step.reason}"
+            self.services.alert_failure(job, reason)
 
     def drain(self, max_jobs: int = 10_000, ignore_run_after: bool = True) -> int:
         """Run jobs until none is runnable (tests, CLI `worker --once`)."""
