@@ -168,3 +168,14 @@ def sandboxes_data():
     from tests.fixtures_app import DATA
 
     return DATA
+
+
+def test_the_rule_tester_reads_eh_for_a_picked_delivery(connected, fire, sandboxes):
+    fire("employee_created", JORDAN)
+    support = support_client(connected)
+    token = csrf_of(support, "/tenants/acme/rule-tester")
+    form = {"csrf_token": token, "delivery_id": "1", "event": "", "employee": ""}
+    data = support.post("/tenants/acme/rule-tester.json", data=form).get_json()
+    assert data["recent"][0]["employee_id"] == JORDAN
+    assert data["result"]["payload"]["manager_email"] == "priya.nair@harbourline.example"
+    assert sandboxes.th_writes() == []

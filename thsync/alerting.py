@@ -20,6 +20,7 @@ from thsync.modes import mode_of
 log = logging.getLogger(__name__)
 TICK_SECONDS = 30.0
 MAX_RETRY_SECONDS = 3600.0
+MAIL_LEASE_SECONDS = 300.0  # a claimed e-mail is another process's to send for this long
 CAUSE_TEXT = {
     "needs_reauth": "the Employment Hero connection needs re-authorisation",
     "silence": "no webhooks are arriving from Employment Hero",
@@ -144,9 +145,10 @@ class AlertDesk:
         return "syncs failing: " + (alert["detail"] or "")[:80]
 
     def tell_repeats(self, now: float) -> None:
-        for alert in self.store.due_grouped_alerts(now - self.repeat_seconds):
+        before = now - self.repeat_seconds
+        for alert in self.store.due_grouped_alerts(before):
             tenant, _ = self.services.registry.get(alert["tenant_id"])
-            if tenant is not None:
+            if tenant is not None and self.store.claim_repeat(alert["id"], before):
                 subject = f"{alert['unsent']} more: " + self.cause_text(alert)
                 detail = {"subject": subject, "reason": alert["detail"]}
                 self.queue(tenant, alert, "email/alert.txt", detail, count=alert["unsent"])
@@ -155,7 +157,7 @@ class AlertDesk:
 
     def flush(self) -> int:
         sent = 0
-        for mail in self.store.due_mail():
+        for mail in self.store.claim_mail(lease=MAIL_LEASE_SECONDS):
             error = self.send(mail)
             retry = min(60.0 * 2 ** mail["attempts"], MAX_RETRY_SECONDS)
             self.store.mail_done(mail["id"], error=error, retry_in=retry)

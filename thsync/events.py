@@ -12,7 +12,7 @@ from flask import Blueprint, abort, jsonify, redirect, render_template, request,
 
 from thsync.auth import services, support_only
 from thsync.errors import SyncError
-from thsync.sync import decide
+from thsync.sync import decide, fetch_people, fetch_plan
 from thsync.web import when
 
 bp = Blueprint("events", __name__)
@@ -142,7 +142,20 @@ def parse_json(text: str, what: str):
         raise SyncError(f"the {what} is not JSON: {exc}") from exc
 
 
-def test_rules(tenant, ruleset, form) -> dict:
+def read_people(tenant, ruleset, event, event_type) -> tuple:
+    svc = services()
+    employee_id = ruleset.read_intake(event).get("employee_id")
+    if not employee_id:
+        raise SyncError("the event names no employee, and none was pasted")
+    with svc.eh_client(tenant) as eh:
+        plan = fetch_plan(ruleset, [event_type])
+        people = fetch_people(eh, svc.org_for(tenant), str(employee_id), event, plan)
+    if people[0] is None:
+        raise SyncError(f"Employment Hero has no employee {employee_id}")
+    return people
+
+
+def try_rules(tenant, ruleset, form) -> dict:
     """Decide on the pasted (or picked) event and employee; nothing is sent anywhere."""
     svc = services()
     event = parse_json(form.get("event", ""), "event")
@@ -152,10 +165,13 @@ def test_rules(tenant, ruleset, form) -> dict:
             abort(404)
         event = json.loads(delivery["body"] or "{}")
     event = event or {}
-    employee = parse_json(form.get("employee", ""), "employee") or event.get("data") or {}
     event_type = ruleset.read_intake(event).get("event_type")
+    employee = parse_json(form.get("employee", ""), "employee")
+    manager, custom = None, None
+    if employee is None:  # read from EH, as a sync would (reads only)
+        employee, manager, custom = read_people(tenant, ruleset, event, event_type)
     now = datetime.fromtimestamp(svc.clock.now(), ZoneInfo(tenant.time_zone))
-    decision = decide(ruleset, tenant, event, [event_type], employee, None, None, now)
+    decision = decide(ruleset, tenant, event, [event_type], employee, manager, custom, now)
     return {
         "action": decision.action,
         "rule": decision.rule,
@@ -173,7 +189,7 @@ def tester_data(tenant_id) -> dict:
     result, error = None, None
     if request.method == "POST":
         try:
-            result = test_rules(tenant, ruleset, request.form)
+            result = try_rules(tenant, ruleset, request.form)
         except SyncError as exc:
             error = str(exc)
     return {

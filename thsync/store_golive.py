@@ -259,6 +259,17 @@ class GoLiveStore:
                 .values(status="resolved", resolved_at=self.clock.now())
             )
 
+    def claim_repeat(self, alert_id, before) -> bool:
+        """Take the grouped e-mail of an alert; only one process sees True."""
+        t = g.alerts
+        with self.store.transaction() as conn:
+            result = conn.execute(
+                t.update()
+                .where(t.c.id == alert_id, t.c.unsent > 0, t.c.last_sent_at < before)
+                .values(last_sent_at=self.clock.now())
+            )
+            return result.rowcount == 1
+
     def due_grouped_alerts(self, before) -> list[dict]:
         """Open alerts with repeats not yet told, whose last e-mail is older than `before`."""
         t = g.alerts
@@ -282,10 +293,23 @@ class GoLiveStore:
         with self.store.transaction() as conn:
             return conn.execute(g.alert_outbox.insert().values(**values)).inserted_primary_key[0]
 
-    def due_mail(self, limit=20) -> list[dict]:
+    def claim_mail(self, lease: float, limit=20) -> list[dict]:
+        """E-mails due, each taken by one process: its next try moves `lease` seconds on, so
+        workers in other processes skip it while this one sends."""
         t = g.alert_outbox
-        query = sa.select(t).where(t.c.sent_at.is_(None), t.c.next_try_at <= self.clock.now())
-        rows = self._all(query.order_by(t.c.id).limit(limit))
+        now = self.clock.now()
+        query = (
+            sa.select(t)
+            .where(t.c.sent_at.is_(None), t.c.next_try_at <= now)
+            .order_by(t.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        with self.store.transaction() as conn:
+            rows = [dict(r._mapping) for r in conn.execute(query)]
+            ids = [row["id"] for row in rows]
+            if ids:
+                conn.execute(t.update().where(t.c.id.in_(ids)).values(next_try_at=now + lease))
         for row in rows:
             row["recipients"] = json.loads(row["recipients"])
         return rows
