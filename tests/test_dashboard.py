@@ -6,7 +6,7 @@ import json
 import pytest
 
 from tests.auth_helpers import csrf_of, customer_client, support_client
-from thsync.web import authoriser_warning
+from thsync.web import authoriser_warning, th_key_health
 
 JORDAN = "a1e2c3d4-0000-4000-8000-000000000042"
 TOM = "a1e2c3d4-0000-4000-8000-000000000077"
@@ -36,6 +36,20 @@ def test_all_tenants_shows_mode_events_today_and_queue(connected, fire, worker):
     assert (tenant["mode"], tenant["events_today"]) == ("live", 1)
     assert (tenant["eh_connection"], tenant["queue_depth"]) == ("connected", 1)
     assert tenant["drain_minutes"] == round(2 / 240, 1)
+    assert tenant["th_key"] == "unknown"  # TH has not been called yet
+    worker.drain()
+    [tenant] = support_client(connected).get("/index.json").get_json()["tenants"]
+    assert tenant["th_key"] == "valid"
+
+
+@pytest.mark.parametrize(
+    ("statuses", "health"),
+    [([], "unknown"), ([None], "unknown"), ([404, 201], "valid"), ([401], "refused")],
+)
+def test_th_key_health_reads_what_th_answered(statuses, health):
+    calls = [{"service": "th", "status": status} for status in statuses]
+    calls.append({"service": "eh", "status": 401})  # EH's answers say nothing of TH's key
+    assert th_key_health(calls) == health
 
 
 def test_the_overview_says_who_authorised_eh(connected):

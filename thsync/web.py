@@ -40,9 +40,28 @@ def tenant_summary(tenant) -> dict:
         "queue_depth": counts.get("queued", 0) + counts.get("retry", 0),
         "failures_open": counts.get("failed", 0),
         "mode": mode_of(svc, tenant),
+        "th_key": th_key_status(svc, tenant),
         "events_today": golive(svc).deliveries_today(tenant.id, start_of_day(svc, tenant)),
         "drain_minutes": drain_minutes(counts, svc.settings["TH_CALLS_PER_MINUTE"]),
     }
+
+
+def th_key_health(calls: list[dict]) -> str:
+    """From one attempt's TH calls: refused (401/403), valid (any other answer), or unknown."""
+    statuses = [c["status"] for c in calls if c["service"] == "th" and c["status"] is not None]
+    if any(status in (401, 403) for status in statuses):
+        return "refused"
+    return "valid" if statuses else "unknown"
+
+
+def th_key_status(svc, tenant) -> str:
+    """What TH last said to the tenant's key (TH has no endpoint to check a key by itself)."""
+    for job in svc.store.list_jobs(tenant_id=tenant.id, limit=5):
+        attempts = svc.store.list_attempts(job.id)
+        health = th_key_health(attempts[-1]["calls"]) if attempts else "unknown"
+        if health != "unknown":
+            return health
+    return "unknown"
 
 
 def start_of_day(svc, tenant) -> float:
