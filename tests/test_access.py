@@ -2,6 +2,7 @@
 sign-in, its rate limit, single-use expiring links, CSRF and server-side sign-out."""
 
 import json
+import os
 import re
 
 import pytest
@@ -202,3 +203,16 @@ def test_a_customer_link_expires(app, clock):
 def test_a_tampered_link_is_refused(app):
     url = customer_link(app, "acme")
     assert app.test_client().get(url[:-2] + "xx").status_code == 410
+
+
+def test_development_prints_a_working_support_sign_in(monkeypatch):
+    from sandboxes.demo import demo_support_user
+    from thsync.auth import password_ok, support_users
+
+    monkeypatch.setenv("SUPPORT_USERS", "")  # so the demo's account is removed afterwards
+    shown = demo_support_user({"SUPPORT_USERS": ""})
+    assert shown.startswith("user support, password ")
+    password = shown.removeprefix("user support, password ")
+    users = support_users(os.environ["SUPPORT_USERS"])
+    assert password_ok(users, "support", password)
+    assert password not in os.environ["SUPPORT_USERS"]  # only its hash is kept
