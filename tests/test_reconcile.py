@@ -188,3 +188,23 @@ def test_shadow_and_paused_tenants_are_reported_and_not_written(connected, sandb
     paused = run(connected)["report"]
     assert (paused["mode"], paused["dry_run"]) == ("paused", True)
     assert sandboxes.th_writes() == []
+
+
+def test_a_future_start_is_scheduled_not_created_by_reconciliation(connected, sandboxes, dirs):
+    set_options(dirs, create_on_start_date=True, reconcile_every_hours=0)
+    report = run(connected)["report"]
+    assert names(report["created"]) == [MANAGER, JORDAN]
+    assert report["scheduled"] == [
+        {"employee_id": MERE, "action": "create", "due": "2026-12-14 00:00 Australia/Sydney"}
+    ]
+    assert [s for s in report["skipped"] if s["employee_id"] == MERE] == [
+        {
+            "employee_id": MERE,
+            "name": "Mere Tamihana",
+            "user_name": MERE,
+            "reason": "starts 2026-12-14: creation scheduled for 2026-12-14 00:00 Australia/Sydney",
+        }
+    ]
+    [action] = services(connected).lifecycle.list_actions("acme")
+    assert (action["employee_id"], action["action"]) == (MERE, "create")
+    assert MERE not in sandboxes.th_users()

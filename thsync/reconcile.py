@@ -190,6 +190,8 @@ def judge(run: Run, employee: dict, custom) -> None:
     if _identity_held(run, employee_id, who, payload):
         return None
     current = run.users.get(safeguards.key(payload["user_name"]))
+    if current is None and timing.create_at and not timing.create_move_only:
+        return _skip(run, who, decision.reason)  # created on the start date, not now
     if decision.action == "deactivate":
         return _judge_leaver(run, who, current, decision.reason)
     return _judge_active(run, who, current, decision, payload)
