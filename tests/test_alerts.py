@@ -229,3 +229,22 @@ def test_a_sync_that_keeps_failing_is_alerted_then_resolved(
     body = smtp.inbox.messages[0].get_content()
     assert "Why: still failing after 3 attempts, and retrying: " in body
     assert resolved.startswith("[Acme Logistics] Resolved: syncs failing: still failing after")
+
+
+def test_a_silent_mail_server_times_out_instead_of_holding_the_worker(app, monkeypatch):
+    import socket
+    import time
+
+    from thsync import alerts
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(1)  # accepts the connection, never says hello
+    monkeypatch.setattr(alerts, "SMTP_TIMEOUT", 0.5)
+    app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=silent.getsockname()[1])
+    mail = alerts.TimelyMail(app)
+    started = time.monotonic()
+    with app.app_context(), pytest.raises(OSError):
+        mail.connect().configure_host()
+    assert time.monotonic() - started < 5
+    silent.close()

@@ -43,8 +43,9 @@ def business_days_between(start: datetime, end: datetime) -> int:
 
 
 class AlertDesk:
-    def __init__(self, app):
+    def __init__(self, app, mail):
         self.app = app
+        self.mail = mail  # thsync.alerts.TimelyMail: SMTP with a timeout
         self.services = app.extensions["thsync"]
         self.store = golive(self.services)
         self.settings = self.services.settings
@@ -175,7 +176,7 @@ class AlertDesk:
                 message = Message(
                     subject=mail["subject"], recipients=mail["recipients"], body=mail["body"]
                 )
-                self.app.extensions["mail"].send(message)
+                self.mail.send(message)
         except Exception as exc:  # SMTP refused or is away: kept in the outbox and retried
             log.warning("alert e-mail %s not sent (will retry): %s", mail["id"], exc)
             return f"{type(exc).__name__}: {exc}"

@@ -3,8 +3,10 @@ look. Sent with Flask-Mail through thsync.alerting, which groups repeats, says w
 cleared and retries what SMTP refused; a failure to send is logged and never blocks syncing."""
 
 import logging
+import smtplib
 
-from flask_mail import Mail
+from flask import current_app
+from flask_mail import Connection, Mail
 
 from thsync.alerting import AlertDesk, failure_cause
 
@@ -21,12 +23,35 @@ def person_name(job) -> str:
     return f"{name} (EH id {job.employee_id})" if name else f"EH employee {job.employee_id}"
 
 
+SMTP_TIMEOUT = 20.0  # seconds: a hanging mail server must not hold up the worker loop
+
+
+class TimelyConnection(Connection):
+    """Flask-Mail's connection with a socket timeout (Flask-Mail opens SMTP without one)."""
+
+    def configure_host(self):
+        mail, kind = self.mail, smtplib.SMTP_SSL if self.mail.use_ssl else smtplib.SMTP
+        host = kind(mail.server, mail.port, timeout=SMTP_TIMEOUT)
+        host.set_debuglevel(int(mail.debug))
+        if mail.use_tls:
+            host.starttls()
+        if mail.username and mail.password:
+            host.login(mail.username, mail.password)
+        return host
+
+
+class TimelyMail(Mail):
+    def connect(self):
+        app = getattr(self, "app", None) or current_app
+        return TimelyConnection(app.extensions["mail"])
+
+
 class Alerter:
     def __init__(self, app):
         self.app = app
-        self.mail = Mail(app)
+        self.mail = TimelyMail(app)
         self.settings = app.config["THSYNC"]
-        self.desk = AlertDesk(app)
+        self.desk = AlertDesk(app, self.mail)
 
     def job_failed(self, job, reason: str) -> None:
         services = self.app.extensions["thsync"]
