@@ -7,7 +7,17 @@ import secrets
 from flask import Flask
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-from thsync import alerts, auth_views, cli, dashboard, events, intake, oauth, web
+from thsync import (
+    alerts,
+    auth_views,
+    cli,
+    dashboard,
+    events,
+    intake,
+    oauth,
+    reconcile_views,
+    web,
+)
 from thsync.logs import configure_logging, redact
 from thsync.services import Services
 from thsync.settings import check_production, load_settings
@@ -29,7 +39,7 @@ def create_app(config: dict | None = None, *, clock=None, alerter=None) -> Flask
     app.config["SESSION_COOKIE_SECURE"] = secure
     app.extensions["thsync"] = Services(settings, clock=clock, alerter=alerter)
     # auth_views first: its guard runs before every other view (see thsync.auth)
-    for module in (auth_views, intake, oauth, web, dashboard, events, cli):
+    for module in (auth_views, intake, oauth, web, dashboard, events, reconcile_views, cli):
         module.init_app(app)
     if alerter is None:
         alerts.init_app(app)

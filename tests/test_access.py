@@ -125,6 +125,10 @@ def test_a_customer_reads_their_own_tenant_and_never_support_pages(app, two_tena
         "events.people_json": 200,
         "events.rule_tester": 403,
         "events.rule_tester_json": 403,
+        "reconciliations.runs_page": 200,
+        "reconciliations.runs_json": 200,
+        "reconciliations.report_page": 404,  # the walker's id names a job, not a run
+        "reconciliations.report_json": 404,
     }
 
 

@@ -1,6 +1,9 @@
 """Go-live pages: the checklist (with EH's set-up steps and the SSO key) and the tenant's mode.
 Each page has a JSON twin (`.json`); support's actions are POST forms with the CSRF token."""
 
+import json
+import uuid
+
 from flask import Blueprint, abort, jsonify, redirect, render_template, request, url_for
 
 from thsync import checklist, modes
@@ -116,6 +119,38 @@ def switch_mode(tenant_id):
     else:
         modes.set_mode(svc, tenant, wanted, visitor().name)
     return redirect(url_for("dashboard.mode_page", tenant_id=tenant_id))
+
+
+def test_events(ruleset) -> list[str]:
+    """The EH events support may send as a test (not the server's own internal events)."""
+    return [name for name in ruleset.events if name not in INTERNAL_EVENTS]
+
+
+@bp.post("/tenants/<tenant_id>/test-events")
+@support_only
+def send_test_event(tenant_id):
+    """Support's test event: stored and synced exactly like a webhook, marked as support's."""
+    tenant, ruleset = tenant_or_404(tenant_id)
+    event, employee_id = request.form.get("event", ""), request.form.get("employee_id", "").strip()
+    if event not in test_events(ruleset) or not employee_id:
+        abort(400, "pick one of the tenant's events and give an EH employee id")
+    body = json.dumps(
+        {
+            "event": event,
+            "event_id": f"test_{uuid.uuid4().hex}",
+            "data": {"id": employee_id},
+            "test": True,
+        }
+    )
+    meta = {
+        "event_type": event,
+        "event_id": None,
+        "employee_id": employee_id,
+        "dedup_key": f"test:{uuid.uuid4().hex}",
+    }
+    headers = {"User-Agent": "thsync test event", "X-Sent-By": visitor().name}
+    services().store.accept_delivery(tenant.id, headers=headers, body=body, meta=meta)
+    return redirect(url_for("web.tenant_page", tenant_id=tenant_id))
 
 
 def init_app(app) -> None:

@@ -137,7 +137,12 @@ def tenant_data(tenant_id) -> dict:
 
 @bp.get("/tenants/<tenant_id>")
 def tenant_page(tenant_id):
-    return render_template("tenant.html", **tenant_data(tenant_id), when=when)
+    from thsync.dashboard import test_events  # the dashboard module builds on this one
+
+    _, ruleset = services().registry.get(tenant_id)
+    events = test_events(ruleset) if ruleset else []
+    data = tenant_data(tenant_id)
+    return render_template("tenant.html", **data, test_events=events, when=when)
 
 
 @bp.get("/tenants/<tenant_id>.json")
