@@ -9,13 +9,32 @@ from thsync.reconcile import reconcile
 SUPPORT = "support@tribalhabits.example"
 
 
+class SentOutbox(Outbox):
+    """The SMTP sink, read after the worker's send step: alert e-mails wait in the database
+    outbox until the worker sends them."""
+
+    def __init__(self, app):
+        super().__init__()
+        self.app = app
+
+    @property
+    def messages(self):
+        self.app.extensions["thsync"].alerter.desk.flush()
+        return self._received
+
+    @messages.setter
+    def messages(self, value):
+        self._received = value
+
+
 @pytest.fixture
 def outbox(app):
-    box = Outbox()
+    box = SentOutbox(app)
     app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=box.port)
     services = app.extensions["thsync"]
     services.alerter.mail.init_app(app)  # Flask-Mail reads its settings at init
     services.settings["SUPPORT_EMAIL"] = SUPPORT
+    services.settings.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=box.port)
     yield box
     box.stop()
 

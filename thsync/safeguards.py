@@ -170,7 +170,8 @@ def alert(services, tenant, subject: str, message: str, items=(), command: str =
 
 def _send(alerter, tenant, recipients, subject, message, items, command) -> None:
     from flask import render_template
-    from flask_mail import Message
+
+    from thsync.auth import golive
 
     with alerter.app.app_context():
         body = render_template(
@@ -180,10 +181,8 @@ def _send(alerter, tenant, recipients, subject, message, items, command) -> None
             items=list(items),
             command=command,
         )
-        if not alerter.app.config.get("MAIL_SERVER"):
-            log.warning("no MAIL_SERVER set; alert not sent:\n%s", body)
-            return
-        alerter.mail.send(Message(subject=subject, recipients=recipients, body=body))
+    # Through the alert outbox: the worker sends it, and retries while SMTP is away.
+    golive(alerter.app.extensions["thsync"]).queue_mail(tenant.id, subject, body, recipients)
 
 
 def _options(services, tenant_id) -> dict:
