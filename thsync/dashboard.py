@@ -8,13 +8,9 @@ from flask import Blueprint, abort, jsonify, redirect, render_template, request,
 
 from thsync import checklist, modes
 from thsync.auth import services, support_only, visitor
-from thsync.reconcile import EVENT as RECONCILE_EVENT
-from thsync.store_lifecycle import SCHEDULED_EVENT
-from thsync.web import when
+from thsync.web import eh_events, when
 
 bp = Blueprint("dashboard", __name__)
-# Events the server raises itself (schedules, reconciliation): nothing to tick in EH.
-INTERNAL_EVENTS = {*SCHEDULED_EVENT.values(), RECONCILE_EVENT}
 
 
 def tenant_or_404(tenant_id):
@@ -34,7 +30,7 @@ def setup_steps(tenant, ruleset) -> dict:
         "connected": connection.get("status") == "connected",
         "org_uuid": tenant.eh_org_uuid or connection.get("org_uuid"),
         "webhook_url": f"{base}/webhooks/{tenant.id}/{tenant.webhook_token}",
-        "events": [e for e in (ruleset.events if ruleset else ()) if e not in INTERNAL_EVENTS],
+        "events": eh_events(ruleset),
     }
 
 
@@ -121,18 +117,13 @@ def switch_mode(tenant_id):
     return redirect(url_for("dashboard.mode_page", tenant_id=tenant_id))
 
 
-def test_events(ruleset) -> list[str]:
-    """The EH events support may send as a test (not the server's own internal events)."""
-    return [name for name in ruleset.events if name not in INTERNAL_EVENTS]
-
-
 @bp.post("/tenants/<tenant_id>/test-events")
 @support_only
 def send_test_event(tenant_id):
     """Support's test event: stored and synced exactly like a webhook, marked as support's."""
     tenant, ruleset = tenant_or_404(tenant_id)
     event, employee_id = request.form.get("event", ""), request.form.get("employee_id", "").strip()
-    if event not in test_events(ruleset) or not employee_id:
+    if event not in eh_events(ruleset) or not employee_id:
         abort(400, "pick one of the tenant's events and give an EH employee id")
     body = json.dumps(
         {

@@ -8,10 +8,20 @@ from flask import Blueprint, abort, current_app, jsonify, redirect, render_templ
 
 from thsync.auth import customer_ok, golive, support_only, visitor
 from thsync.modes import mode_of
+from thsync.reconcile import EVENT as RECONCILE_EVENT
+from thsync.store_lifecycle import SCHEDULED_EVENT
+
+# Events the server raises itself (schedules, reconciliation): nothing EH sends or support tests.
+INTERNAL_EVENTS = {*SCHEDULED_EVENT.values(), RECONCILE_EVENT}
 
 ADMIN_ROLES = ("admin", "owner")
 
 bp = Blueprint("web", __name__)
+
+
+def eh_events(ruleset) -> list[str]:
+    """The EH events a tenant's rules listen to: what to tick in EH, what support may test."""
+    return [name for name in (ruleset.events if ruleset else ()) if name not in INTERNAL_EVENTS]
 
 
 def services():
@@ -137,12 +147,9 @@ def tenant_data(tenant_id) -> dict:
 
 @bp.get("/tenants/<tenant_id>")
 def tenant_page(tenant_id):
-    from thsync.dashboard import test_events  # the dashboard module builds on this one
-
     _, ruleset = services().registry.get(tenant_id)
-    events = test_events(ruleset) if ruleset else []
     data = tenant_data(tenant_id)
-    return render_template("tenant.html", **data, test_events=events, when=when)
+    return render_template("tenant.html", **data, test_events=eh_events(ruleset), when=when)
 
 
 @bp.get("/tenants/<tenant_id>.json")
