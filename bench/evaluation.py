@@ -6,8 +6,8 @@ from pathlib import Path
 import jinja2
 import jmespath
 
-from thsync.engine import build_context, evaluate
-from thsync.rules import load_ruleset
+from thsync.rules.engine import build_context, evaluate
+from thsync.rules.ruleset import load_ruleset
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "sandboxes" / "demo_data"

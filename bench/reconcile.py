@@ -46,8 +46,8 @@ from tests.fixtures_app import (
     connect,
 )
 from tests.lifecycle_helpers import person
-from thsync.clock import ManualClock
-from thsync.reconcile import reconcile
+from thsync.core.clock import ManualClock
+from thsync.people.reconcile import reconcile
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"

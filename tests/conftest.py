@@ -7,9 +7,9 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from thsync import schema
-from thsync.clock import ManualClock
-from thsync.store import Store
+from thsync.store import schema
+from thsync.core.clock import ManualClock
+from thsync.store.database import Store
 
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
 pytest_plugins = ["tests.fixtures_app"]

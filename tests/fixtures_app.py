@@ -14,7 +14,7 @@ from sandboxes import th as th_sandbox
 from sandboxes.serve import start
 from server import create_app, serve
 from tests.auth_helpers import SUPPORT_USERS, support_client
-from thsync.worker import Worker
+from thsync.pipeline.worker import Worker
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "sandboxes" / "demo_data"

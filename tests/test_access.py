@@ -16,7 +16,7 @@ from tests.auth_helpers import (
     use_link,
 )
 from tests.fixtures_app import TENANT_YAML
-from thsync.auth import OPEN
+from thsync.web.access import OPEN
 
 JORDAN = "a1e2c3d4-0000-4000-8000-000000000042"
 ARG = re.compile(r"<(?:(\w+):)?(\w+)>")
@@ -211,7 +211,7 @@ def test_a_tampered_link_is_refused(app):
 
 def test_development_prints_a_working_support_sign_in(monkeypatch):
     from sandboxes.demo import demo_support_user
-    from thsync.auth import password_ok, support_users
+    from thsync.web.access import password_ok, support_users
 
     monkeypatch.setenv("SUPPORT_USERS", "")  # so the demo's account is removed afterwards
     shown = demo_support_user({"SUPPORT_USERS": ""})

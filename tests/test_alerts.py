@@ -235,7 +235,7 @@ def test_a_silent_mail_server_times_out_instead_of_holding_the_worker(app, monke
     import socket
     import time
 
-    from thsync import alerts
+    from thsync.alerts import mail as alerts
 
     silent = socket.socket()
     silent.bind(("127.0.0.1", 0))

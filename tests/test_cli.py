@@ -67,7 +67,7 @@ def test_settings_lists_every_setting(app):
 def test_the_readme_documents_every_setting():
     from pathlib import Path
 
-    from thsync.settings import SETTINGS
+    from thsync.config.settings import SETTINGS
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     missing = [s.name for s in SETTINGS if f"`{s.name}`" not in readme]

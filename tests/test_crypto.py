@@ -1,6 +1,6 @@
 import pytest
 
-from thsync.crypto import Cipher, CryptoError, cipher_from_env, generate_key
+from thsync.core.crypto import Cipher, CryptoError, cipher_from_env, generate_key
 
 KEY_A = generate_key()
 KEY_B = generate_key()

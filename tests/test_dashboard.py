@@ -6,7 +6,7 @@ import json
 import pytest
 
 from tests.auth_helpers import csrf_of, customer_client, support_client
-from thsync.web import authoriser_warning, th_key_health
+from thsync.web.tenants import authoriser_warning, th_key_health
 
 JORDAN = "a1e2c3d4-0000-4000-8000-000000000042"
 TOM = "a1e2c3d4-0000-4000-8000-000000000077"

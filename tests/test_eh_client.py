@@ -9,8 +9,8 @@ import pytest
 import requests
 
 from tests.fixtures_clients import Admin, CallLog, MemoryLimiter, MemoryVault, serving
-from thsync.clock import ManualClock
-from thsync.eh_client import (
+from thsync.core.clock import ManualClock
+from thsync.sources.employment_hero.client import (
     EHClient,
     Tokens,
     _refusal,
@@ -19,8 +19,8 @@ from thsync.eh_client import (
     make_pkce,
     refresh_tokens,
 )
-from thsync.eh_oauth import challenge_for, retry_after, token_excerpt
-from thsync.errors import (
+from thsync.sources.employment_hero.oauth import challenge_for, retry_after, token_excerpt
+from thsync.core.errors import (
     NeedsReauthorisation,
     NotConnected,
     PermanentError,

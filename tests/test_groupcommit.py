@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from thsync.groupcommit import GroupCommit
+from thsync.store.groupcommit import GroupCommit
 
 
 def test_alone_a_writer_commits_at_once():

@@ -8,7 +8,7 @@ import requests
 import sqlalchemy as sa
 
 from tests.fixtures_app import TOKEN
-from thsync.logs import install_filter
+from thsync.core.logs import install_filter
 
 EMPLOYEE = "a1e2c3d4-0000-4000-8000-000000000042"
 

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from thsync.errors import NeedsReauthorisation
+from thsync.core.errors import NeedsReauthorisation
 
 MANAGER = "a1e2c3d4-0000-4000-8000-000000000001"
 JORDAN = "a1e2c3d4-0000-4000-8000-000000000042"

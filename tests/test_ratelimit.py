@@ -2,8 +2,8 @@
 
 import pytest
 
-from thsync.errors import RateLimited
-from thsync.ratelimit import Limiter, decide
+from thsync.core.errors import RateLimited
+from thsync.store.budgets import Limiter, decide
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,7 @@
 """Reconciliation against both sandboxes over real HTTP: EH is the truth, webhooks are hints."""
 
 from tests.lifecycle_helpers import JORDAN, MANAGER, MERE, SASHA, TOM, person, set_options
-from thsync.reconcile import reconcile
+from thsync.people.reconcile import reconcile
 
 
 def services(app):
@@ -177,7 +177,7 @@ def test_cli_runs_and_shows_a_reconciliation(connected, sandboxes):
 
 
 def test_shadow_and_paused_tenants_are_reported_and_not_written(connected, sandboxes):
-    from thsync.modes import set_mode
+    from thsync.people.modes import set_mode
 
     tenant, _ = services(connected).registry.get("acme")
     set_mode(services(connected), tenant, "shadow", "test")

@@ -1,7 +1,7 @@
 """Edits are picked up without a restart; a broken edit keeps the last good version running."""
 
 from tests.auth_helpers import support_client
-from thsync.registry import Registry
+from thsync.config.registry import Registry
 
 BROKEN = "extends: standard\nrules:\n  updates:\n    acton: skip\n"
 

@@ -2,14 +2,14 @@
 
 import pytest
 
-from thsync.errors import (
+from thsync.core.errors import (
     NeedsReauthorisation,
     NotConnected,
     PermanentError,
     RateLimited,
     TransientError,
 )
-from thsync.retry import RetryPolicy, backoff, next_step
+from thsync.pipeline.retry import RetryPolicy, backoff, next_step
 
 POLICY = RetryPolicy(max_attempts=4, base_delay=10, factor=3, max_delay=60, jitter=0.25)
 

@@ -3,8 +3,8 @@
 import pytest
 import yaml
 
-from thsync.conditions import ConditionError, compile_condition
-from thsync.rules_schema import compile_expr
+from thsync.rules.conditions import ConditionError, compile_condition
+from thsync.rules.schema import compile_expr
 
 CONTEXT = {
     "event_type": "employee_updated",

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from thsync.rules import RuleFileErrors, check_files, load_ruleset
+from thsync.rules.ruleset import RuleFileErrors, check_files, load_ruleset
 
 TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent

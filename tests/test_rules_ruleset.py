@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from thsync.engine import build_context, evaluate
-from thsync.rules import check_files, load_ruleset
+from thsync.rules.engine import build_context, evaluate
+from thsync.rules.ruleset import check_files, load_ruleset
 
 TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent

@@ -1,8 +1,8 @@
-"""thsync.yamlsafe: plain data only, bounded, and every key's line kept."""
+"""thsync.core.yamlsafe: plain data only, bounded, and every key's line kept."""
 
 import pytest
 
-from thsync.yamlsafe import YamlError, load_yaml_file, parse_yaml, read_yaml_file
+from thsync.core.yamlsafe import YamlError, load_yaml_file, parse_yaml, read_yaml_file
 
 DOC = """\
 name: Acme

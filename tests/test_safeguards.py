@@ -4,7 +4,7 @@ e-mail changes, e-mail conflicts. Alerts go to a real SMTP server on a local por
 import pytest
 
 from tests.lifecycle_helpers import JORDAN, MANAGER, Outbox, person, set_options
-from thsync.reconcile import reconcile
+from thsync.people.reconcile import reconcile
 
 SUPPORT = "support@tribalhabits.example"
 

@@ -15,7 +15,7 @@ from flask import Flask, jsonify, request
 
 from sandboxes.eh import create_app, load_samples, seed_from_samples
 from sandboxes.serve import ServerHandle, start
-from thsync.clock import ManualClock
+from thsync.core.clock import ManualClock
 
 DEMO_DATA = Path(__file__).resolve().parents[1] / "sandboxes" / "demo_data"
 ORG = "5b0f3c1e-8a2d-4f6b-9c3e-1d2a3b4c5d6e"

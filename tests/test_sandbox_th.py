@@ -9,7 +9,7 @@ from flask import Flask
 
 from sandboxes.serve import ServerHandle, start
 from sandboxes.th import create_app
-from thsync.clock import ManualClock
+from thsync.core.clock import ManualClock
 
 ACME_KEY, GLOBEX_KEY = "th-key-acme-0123456789", "th-key-globex-0123456789"
 CUSTOM_FIELDS = {

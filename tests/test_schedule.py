@@ -12,9 +12,9 @@ from zoneinfo import ZoneInfo
 
 from server import create_app
 from tests.lifecycle_helpers import MERE, TOM, set_options, set_time_zone
-from thsync.store import Store
-from thsync.store_lifecycle import LifecycleStore
-from thsync.worker import Worker
+from thsync.store.database import Store
+from thsync.store.lifecycle import LifecycleStore
+from thsync.pipeline.worker import Worker
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -200,8 +200,8 @@ def test_the_periodic_reconciliation_runs_at_the_tenants_hour(connected, sandbox
 
 FIRE_LOOP = """
 import json, sys
-from thsync.store import Store
-from thsync.store_lifecycle import LifecycleStore
+from thsync.store.database import Store
+from thsync.store.lifecycle import LifecycleStore
 store = Store(sys.argv[1])
 lifecycle = LifecycleStore(store)
 fired, idle = [], 0

@@ -4,11 +4,11 @@ shared between processes, exhausted jobs are kept."""
 import pytest
 
 from server import create_app
-from thsync.errors import RateLimited
-from thsync.ratelimit import Limiter
-from thsync.settings import SettingsError
-from thsync.store import Store
-from thsync.worker import Worker
+from thsync.core.errors import RateLimited
+from thsync.store.budgets import Limiter
+from thsync.config.settings import SettingsError
+from thsync.store.database import Store
+from thsync.pipeline.worker import Worker
 
 JORDAN = "a1e2c3d4-0000-4000-8000-000000000042"
 

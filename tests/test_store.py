@@ -4,8 +4,8 @@ import threading
 
 import pytest
 
-from thsync import schema
-from thsync.store import Store
+from thsync.store import schema
+from thsync.store.database import Store
 
 
 def deliver(store, employee="e1", event="employee_updated", event_id=None, body="{}", coalesce=3):

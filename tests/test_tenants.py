@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from thsync.tenants import TenantFileErrors, load_tenant
+from thsync.config.tenants import TenantFileErrors, load_tenant
 
 GOOD = """\
 name: Acme

@@ -6,9 +6,9 @@ import pytest
 import requests
 
 from tests.fixtures_clients import Admin, CallLog, MemoryLimiter, serving
-from thsync.clock import ManualClock
-from thsync.errors import ConfigError, PermanentError, RateLimited, TransientError
-from thsync.th_client import (
+from thsync.core.clock import ManualClock
+from thsync.core.errors import ConfigError, PermanentError, RateLimited, TransientError
+from thsync.tribal_habits.client import (
     THClient,
     UpsertResult,
     _excerpt,

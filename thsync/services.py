@@ -5,17 +5,17 @@ import logging
 import os
 from pathlib import Path
 
-from thsync.clock import SystemClock
-from thsync.crypto import Cipher
-from thsync.eh_client import EHClient
-from thsync.errors import NotConnected
-from thsync.ratelimit import Limiter
-from thsync.registry import Registry
-from thsync.settings import SettingsError
-from thsync.store import Store, sqlite_url_for
-from thsync.store_lifecycle import LifecycleStore
-from thsync.th_client import THClient
-from thsync.tokens import TokenVault
+from thsync.core.clock import SystemClock
+from thsync.core.crypto import Cipher
+from thsync.sources.employment_hero.client import EHClient
+from thsync.core.errors import NotConnected
+from thsync.store.budgets import Limiter
+from thsync.config.registry import Registry
+from thsync.config.settings import SettingsError
+from thsync.store.database import Store, sqlite_url_for
+from thsync.store.lifecycle import LifecycleStore
+from thsync.tribal_habits.client import THClient
+from thsync.sources.employment_hero.tokens import TokenVault
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ class Services:
         )
 
     def th_client(self, tenant, recorder=None) -> THClient:
-        from thsync.modes import client_class  # shadow mode: TH writes recorded, not sent
+        from thsync.people.modes import client_class  # shadow mode: TH writes recorded, not sent
 
         return client_class(self, tenant)(
             tenant.th_base_url,

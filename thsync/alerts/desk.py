@@ -1,0 +1,195 @@
+"""Alerts grouped by cause, with a "resolved" e-mail when the cause clears.
+
+A cause is one kind of trouble of one tenant: a kind of sync failure, the EH connection needing
+re-authorisation, or silence (a live tenant with no webhook for SILENCE_BUSINESS_DAYS). The first
+occurrence is e-mailed at once; repeats within ALERT_REPEAT_MINUTES are counted and told in one
+later e-mail. E-mails go through an outbox: `tick` (run by the worker) sends what is due and
+retries what SMTP refused, and an alerting problem is logged, never raised into syncing.
+"""
+
+import logging
+import re
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from flask import render_template
+
+from thsync.web.access import golive
+from thsync.people.modes import mode_of
+
+log = logging.getLogger(__name__)
+TICK_SECONDS = 30.0
+MAX_RETRY_SECONDS = 3600.0
+MAIL_LEASE_SECONDS = 300.0  # a claimed e-mail is another process's to send for this long
+CAUSE_TEXT = {
+    "needs_reauth": "the Employment Hero connection needs re-authorisation",
+    "silence": "no webhooks are arriving from Employment Hero",
+}
+
+
+def failure_cause(reason: str) -> str:
+    """Failures that differ only in names, ids or numbers are one cause."""
+    general = re.sub(r"'[^']*'|\"[^\"]*\"|[0-9a-f-]{8,}|\d+", "…", reason or "")
+    return "sync_failed:" + general[:150]
+
+
+def business_days_between(start: datetime, end: datetime) -> int:
+    """Whole weekdays from start's day (exclusive) to end's day (inclusive)."""
+    days, day = 0, start.date()
+    while day < end.date():
+        day += timedelta(days=1)
+        days += day.weekday() < 5
+    return days
+
+
+class AlertDesk:
+    def __init__(self, app, mail):
+        self.app = app
+        self.mail = mail  # thsync.alerts.TimelyMail: SMTP with a timeout
+        self.services = app.extensions["thsync"]
+        self.store = golive(self.services)
+        self.settings = self.services.settings
+        self.last_tick = None
+
+    @property
+    def repeat_seconds(self) -> float:
+        return self.settings["ALERT_REPEAT_MINUTES"] * 60
+
+    # -- occurrences ------------------------------------------------------------------------
+
+    def occurred(self, tenant, cause: str, detail: dict) -> None:
+        """Count one occurrence; e-mail now unless this cause was e-mailed within the window."""
+        alert = self.store.count_alert(tenant.id, cause, detail.get("reason", ""))
+        now = self.services.clock.now()
+        if alert["last_sent_at"] is None or now - alert["last_sent_at"] >= self.repeat_seconds:
+            template = detail.get("template", "email/alert.txt")
+            self.queue(tenant, alert, template, detail, count=alert["unsent"])
+
+    def queue(self, tenant, alert, template, detail, count) -> None:
+        if not tenant.alert_recipients:
+            log.warning("tenant %s has no alert recipients: %s", tenant.id, alert["cause"])
+            return
+        with self.app.app_context():
+            values = {k: v for k, v in detail.items() if k not in ("subject", "template")}
+            body = render_template(
+                template, tenant=tenant, alert=alert, count=count, **values, **self.words()
+            )
+        subject = f"[{tenant.name}] {detail['subject']}"
+        self.store.queue_mail(tenant.id, subject, body, tenant.alert_recipients)
+        self.store.alert_sent(alert["id"])
+
+    def words(self) -> dict:
+        return {"public_url": self.settings["PUBLIC_URL"], "cause_text": CAUSE_TEXT}
+
+    # -- the worker's tick ------------------------------------------------------------------
+
+    def tick(self, force: bool = False) -> None:
+        """Watch the causes that are states, tell grouped repeats, send the outbox."""
+        now = self.services.clock.now()
+        if not force and self.last_tick is not None and now - self.last_tick < TICK_SECONDS:
+            return
+        self.last_tick = now
+        for tenant in self.services.registry.tenants():
+            self.watch_connection(tenant)
+            self.watch_silence(tenant, now)
+            self.watch_failures(tenant)
+        self.tell_repeats(now)
+        self.flush()
+
+    def watch_connection(self, tenant) -> None:
+        status = self.services.vault.status(tenant.id)
+        if status.get("status") == "needs_reauth":
+            if self.store.open_alert(tenant.id, "needs_reauth") is None:
+                subject = "Employment Hero needs to be connected again"
+                self.occurred(tenant, "needs_reauth", {"subject": subject, **status})
+        else:
+            self.resolve(tenant, "needs_reauth")
+
+    def watch_silence(self, tenant, now: float) -> None:
+        last = self.services.store.last_delivery_at(tenant.id)
+        row = self.store.get_mode(tenant.id) or {}
+        since = max(filter(None, [last, row.get("changed_at")]), default=None)
+        if mode_of(self.services, tenant) != "live" or since is None:
+            return self.resolve(tenant, "silence")
+        zone = ZoneInfo(tenant.time_zone)
+        quiet = business_days_between(
+            datetime.fromtimestamp(since, zone), datetime.fromtimestamp(now, zone)
+        )
+        if quiet < self.settings["SILENCE_BUSINESS_DAYS"]:
+            return self.resolve(tenant, "silence")
+        if self.store.open_alert(tenant.id, "silence") is None:
+            subject = f"No webhooks from Employment Hero for {quiet} business days"
+            reason = (
+                f"nothing received for {quiet} business days: check the webhook in Employment "
+                "Hero is still there and the plan still includes webhooks"
+            )
+            self.occurred(tenant, "silence", {"subject": subject, "reason": reason})
+        return None
+
+    def watch_failures(self, tenant) -> None:
+        """A failure cause clears once a sync of the tenant succeeds after its last failure."""
+        for alert in self.store.open_alerts(tenant.id, prefix="sync_failed:"):
+            if self.store.succeeded_since(tenant.id, alert["last_seen_at"]):
+                self.resolve(tenant, alert["cause"])
+
+    def resolve(self, tenant, cause: str) -> None:
+        alert = self.store.open_alert(tenant.id, cause)
+        if alert is None:
+            return
+        self.store.resolve_alert(alert["id"])
+        detail = {"subject": "Resolved: " + self.cause_text(alert), "reason": alert["detail"]}
+        self.queue(tenant, alert, "email/alert_resolved.txt", detail, count=alert["total"])
+
+    def cause_text(self, alert) -> str:
+        if alert["cause"] in CAUSE_TEXT:
+            return CAUSE_TEXT[alert["cause"]]
+        return "syncs failing: " + (alert["detail"] or "")[:80]
+
+    def tell_repeats(self, now: float) -> None:
+        before = now - self.repeat_seconds
+        for alert in self.store.due_grouped_alerts(before):
+            tenant, _ = self.services.registry.get(alert["tenant_id"])
+            if tenant is not None and self.store.claim_repeat(alert["id"], before):
+                subject = f"{alert['unsent']} more: " + self.cause_text(alert)
+                detail = {"subject": subject, "reason": alert["detail"]}
+                self.queue(tenant, alert, "email/alert.txt", detail, count=alert["unsent"])
+
+    # -- the outbox -------------------------------------------------------------------------
+
+    def flush(self) -> int:
+        sent = 0
+        for mail in self.store.claim_mail(lease=MAIL_LEASE_SECONDS):
+            error = self.send(mail)
+            retry = min(60.0 * 2 ** mail["attempts"], MAX_RETRY_SECONDS)
+            self.store.mail_done(mail["id"], error=error, retry_in=retry)
+            sent += error is None
+        return sent
+
+    def send(self, mail) -> str | None:
+        if not self.settings.get("MAIL_SERVER"):
+            log.warning("no MAIL_SERVER set; alert not sent: %s\n%s", mail["subject"], mail["body"])
+            return None
+        from flask_mail import Message
+
+        try:
+            with self.app.app_context():  # Message reads its default sender from the app
+                message = Message(
+                    subject=mail["subject"], recipients=mail["recipients"], body=mail["body"]
+                )
+                self.mail.send(message)
+        except Exception as exc:  # SMTP refused or is away: kept in the outbox and retried
+            log.warning("alert e-mail %s not sent (will retry): %s", mail["id"], exc)
+            return f"{type(exc).__name__}: {exc}"
+        log.info("alert e-mail %s sent to %s", mail["id"], ", ".join(mail["recipients"]))
+        return None
+
+
+def tick(services) -> None:
+    """For the worker loop: alerting trouble is logged, never raised into syncing."""
+    desk = getattr(services.alerter, "desk", None)
+    if desk is None:
+        return
+    try:
+        desk.tick()
+    except Exception:
+        log.exception("alerting tick failed; syncing goes on")

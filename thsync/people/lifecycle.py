@@ -1,0 +1,108 @@
+"""The people lifecycle inside one webhook job: timing, switches, identity, mass deactivation
+before the write; schedules and managers' reports after it. thsync.sync calls `before_apply`
+and `after_apply`; reconciliation uses the same pieces for a whole tenant."""
+
+from dataclasses import replace
+
+from thsync.people import safeguards
+from thsync.people.timing import Timing, keep_schedule, plan_timing
+
+BURST_SECONDS = 3600.0  # deactivations within this window count as one burst of events
+
+
+def before_apply(deps, tenant, ruleset, job, decision, now, th):
+    """(decision to carry out, reason to skip instead or None, timing)."""
+    options = dict(ruleset.options)
+    timing = plan_timing(decision, options, now.date(), tenant.time_zone)
+    decision = timing.decision
+    if decision.action == "skip":
+        return decision, None, timing
+    reason = _switch_reason(decision, options, th)
+    if reason:
+        return decision, reason, timing
+    decision, reason = _check_identity(deps, tenant, job, decision)
+    if reason:
+        return decision, reason, timing
+    if decision.action == "deactivate":
+        reason = _check_burst(deps, tenant, job, decision, options)
+    return decision, reason, timing
+
+
+def _switch_reason(decision, options, th) -> str | None:
+    if decision.action == "deactivate":
+        return safeguards.switched_off("deactivate", options)
+    if decision.action == "update":
+        return safeguards.switched_off("update", options)
+    create_off = safeguards.switched_off("create", options)
+    update_off = safeguards.switched_off("update", options)
+    if create_off and update_off:
+        return f"{create_off}; {update_off}"
+    if update_off and th.get_user(decision.payload["user_name"]) is not None:
+        return update_off
+    if create_off and th.get_user(decision.payload["user_name"]) is None:
+        return create_off
+    return None
+
+
+def _check_identity(deps, tenant, job, decision):
+    """A deactivation goes to the user TH really has; a create under a new user_name is held."""
+    snapshot = deps.store.get_snapshot(tenant.id, job.employee_id)
+    user_name = decision.payload.get("user_name")
+    problem = safeguards.identity_change(snapshot, user_name)
+    if problem is None:
+        return decision, None
+    if decision.action == "deactivate":
+        payload = {**decision.payload, "user_name": snapshot["user_name"]}
+        return replace(decision, payload=payload), None
+    item = {"employee_id": job.employee_id, **_who(decision.payload)}
+    hold_id = safeguards.hold_identity(deps, tenant, job.employee_id, problem, item)
+    return decision, f"held (#{hold_id}): {problem}"
+
+
+def _check_burst(deps, tenant, job, decision, options) -> str | None:
+    """One burst of leavers larger than the tenant's limit is held, not carried out."""
+    lifecycle = deps.lifecycle
+    item = {"employee_id": job.employee_id, **_who(decision.payload)}
+    held = lifecycle.open_hold(tenant.id, "mass_deactivation")
+    if held is not None:
+        lifecycle.add_to_hold(held["id"], item)
+        return f"held (#{held['id']}): a mass deactivation of this tenant awaits support"
+    since = deps.clock.now() - BURST_SECONDS
+    recent = lifecycle.recent_deactivations(tenant.id, since) + 1
+    # Active before the burst: those known active now, plus the burst's earlier leavers.
+    active = lifecycle.active_users_known(tenant.id) + recent - 1
+    if recent <= safeguards.mass_limit(active, options):
+        return None
+    hold_id = safeguards.hold_mass_deactivation(
+        deps, tenant, [item], active, "a burst of events", count=recent
+    )
+    return f"held (#{hold_id}): {recent} deactivations within an hour is over the tenant's limit"
+
+
+def _who(payload: dict) -> dict:
+    keys = ("user_name", "first_name", "last_name", "email")
+    return {k: payload.get(k) for k in keys if payload.get(k)}
+
+
+def after_apply(deps, tenant, job, result, timing: Timing) -> list[str]:
+    """Plan, move or cancel the person's future actions; pass a new e-mail to their reports."""
+    notes = keep_schedule(deps.lifecycle, tenant.id, job.employee_id, timing)
+    if timing.note:
+        notes.append(timing.note)
+    email = (result.changes or {}).get("email") if result is not None else None
+    if email and email.get("before"):
+        queued = propagate_manager_email(deps, tenant.id, job.employee_id, email["before"])
+        if queued:
+            notes.append(f"manager e-mail changed: {len(queued)} report(s) queued")
+    return notes
+
+
+def propagate_manager_email(deps, tenant_id, manager_id, old_email) -> list[int]:
+    """Queue a sync of everyone whose TH manager_email is the manager's old address (their
+    rules then read the manager's new one from EH)."""
+    old = safeguards.key(old_email)
+    jobs = []
+    for employee_id, snap in deps.lifecycle.snapshots(tenant_id).items():
+        if employee_id != manager_id and safeguards.key(snap["user"].get("manager_email")) == old:
+            jobs.append(deps.lifecycle.queue_sync(tenant_id, employee_id, "employee_updated"))
+    return jobs

@@ -1,0 +1,94 @@
+"""A tenant's mode: shadow (rules run on real events, EH is read, TH writes are only recorded as
+"would have"), live, or paused (deliveries are stored, jobs wait).
+
+The tenant file's `mode` is where a new tenant starts (shadow when it says nothing); once support
+switches it, the database holds the mode and the file no longer matters.
+"""
+
+import time
+from dataclasses import replace
+
+from thsync.core import http
+from thsync.web.access import golive
+from thsync.tribal_habits.client import THClient, UpsertResult
+
+MODES = ("shadow", "live", "paused")
+WOULD = {"created": "would_create", "updated": "would_update", "deactivated": "would_deactivate"}
+SHADOW_OUTCOMES = tuple(WOULD.values())
+NOT_SENT = "not sent: the tenant is in shadow mode"
+
+
+def mode_of(services, tenant) -> str:
+    row = golive(services).get_mode(tenant.id)
+    return row["mode"] if row else tenant.mode
+
+
+def paused_tenants(services) -> list[str]:
+    return [t.id for t in services.registry.tenants() if mode_of(services, t) == "paused"]
+
+
+def set_mode(services, tenant, mode: str, changed_by: str) -> None:
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+    golive(services).set_mode(tenant.id, mode, changed_by)
+
+
+class ShadowTHClient(THClient):
+    """TH reads go out as usual; writes are recorded in the attempt's call log and not sent."""
+
+    def _post_user(self, body: dict) -> dict:
+        return self._pretend("POST", "/users", body)
+
+    def _put_user(self, user_name: str, body: dict) -> dict:
+        return self._pretend("PUT", "/users/" + user_name, body)
+
+    def _pretend(self, method: str, path: str, body: dict) -> dict:
+        started = time.monotonic()
+        http.record(
+            self.recorder, "th", method, self._base_path + path, None, NOT_SENT, None, started
+        )
+        return dict(body)
+
+    def upsert(self, payload, create_only=frozenset({"user_name"}), allow_create=True):
+        return _would(super().upsert(payload, create_only, allow_create))
+
+    def deactivate(self, user_name: str) -> UpsertResult:
+        return _would(super().deactivate(user_name))
+
+
+def _would(result: UpsertResult) -> UpsertResult:
+    """Renamed so nobody mistakes it for a write; no user, so no snapshot claims TH holds it."""
+    if result.action not in WOULD:
+        return result
+    return replace(result, action=WOULD[result.action], user=None)
+
+
+def waiting(services, tenant) -> dict:
+    """What switching to live would face: jobs waiting, and what shadow would have written."""
+    store = services.store
+    row = golive(services).get_mode(tenant.id) or {}
+    since = row.get("shadow_since")
+    shadow_jobs = golive(services).jobs_with_outcomes(tenant.id, SHADOW_OUTCOMES, since)
+    return {
+        "queued": [job.__dict__ for job in store.list_jobs(tenant_id=tenant.id, status="queued")],
+        "retry": [job.__dict__ for job in store.list_jobs(tenant_id=tenant.id, status="retry")],
+        "would_have": [job.__dict__ for job in shadow_jobs],
+    }
+
+
+def go_live(services, tenant, changed_by: str, replay: bool) -> list[int]:
+    """Switch to live; with `replay`, sync once more each person shadow would have written,
+    from their latest delivery (EH is read afresh, so the write reflects today's record)."""
+    set_mode(services, tenant, "live", changed_by)
+    if not replay:
+        return []
+    latest = {}
+    for job in waiting(services, tenant)["would_have"]:
+        if job["employee_id"] not in latest and job["delivery_ids"]:
+            latest[job["employee_id"]] = job["delivery_ids"][-1]
+    queued = [services.store.queue_replay(delivery_id) for delivery_id in latest.values()]
+    return [job_id for job_id in queued if job_id is not None]
+
+
+def client_class(services, tenant) -> type[THClient]:
+    return ShadowTHClient if mode_of(services, tenant) == "shadow" else THClient

@@ -1,0 +1,174 @@
+"""The worker: claim a job, run it, record the attempt, move the job on.
+
+In development it runs as a thread inside the server; in production as `flask --app server
+worker`, as many processes as you like (the store makes claims safe and keeps each employee's
+jobs in order; the limiter keeps all processes inside the TH and EH budgets).
+"""
+
+import logging
+import os
+import random
+import socket
+import threading
+import traceback
+
+from thsync.alerts import desk as alerting
+from thsync.people.modes import paused_tenants
+from thsync.pipeline.retry import RetryPolicy, next_step
+from thsync.people.timing import Ticker
+from thsync.pipeline.job import run_job
+
+log = logging.getLogger(__name__)
+KEEPS_FAILING_AFTER = 3  # attempts; the tenant's alert recipients hear of it then
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+
+
+class CallLog:
+    """The recorder handed to the clients: every HTTP call of one attempt, in order."""
+
+    def __init__(self, clock):
+        self.clock = clock
+        self.calls = []
+
+    def __call__(self, service, method, path, status, excerpt, error, duration_ms):
+        self.calls.append(
+            {
+                "at": self.clock.now(),
+                "service": service,
+                "method": method,
+                "path": path,
+                "status": status,
+                "excerpt": excerpt,
+                "error": error,
+                "duration_ms": duration_ms,
+            }
+        )
+
+
+class Worker:
+    def __init__(self, services, name: str | None = None, rand=random.random):
+        self.services = services
+        self.name = name or worker_name()
+        self.rand = rand
+        settings = services.settings
+        self.policy = RetryPolicy(max_attempts=settings["MAX_ATTEMPTS"])
+        self.lease = settings["LEASE_SECONDS"]
+        self.ticker = Ticker(services)  # scheduled actions and periodic reconciliations
+
+    def blocked_tenants(self) -> list[str]:
+        """Tenants whose TH portal is paused after a 429: their jobs wait, others go on."""
+        blocked = self.services.limiter.blocked_until()
+        waiting = [t.id for t in self.services.registry.tenants() if t.th_limiter_key in blocked]
+        return waiting + paused_tenants(self.services)  # a paused tenant's jobs wait too
+
+    def run_once(self, ignore_run_after: bool = False):
+        store = self.services.store
+        store.dispatch_deliveries(self.services.settings["COALESCE_SECONDS"])
+        alerting.tick(self.services)  # grouped alerts, silence, the outbox; never raises
+        self.ticker.tick()
+        job = store.claim_job(
+            self.name,
+            self.lease,
+            exclude_tenants=self.blocked_tenants(),
+            ignore_run_after=ignore_run_after,
+        )
+        if job is None:
+            return None
+        self._run(job)
+        return job
+
+    def _run(self, job) -> None:
+        started = self.services.clock.now()
+        calls = CallLog(self.services.clock)
+        try:
+            result = run_job(job, self.services, calls)
+        except Exception as exc:  # every failure is classified, recorded and rescheduled
+            self._fail(job, exc, started, calls)
+            return
+        self.services.store.record_attempt(
+            job,
+            started_at=started,
+            outcome=result.status,
+            error=None,
+            decision=result.decision,
+            calls=calls.calls,
+        )
+        self.services.store.finish_job(
+            job,
+            status=result.status,
+            outcome=result.outcome,
+            reason=result.reason,
+            decision=result.decision,
+        )
+        log.info("job %s %s: %s (%s)", job.id, result.status, result.outcome, result.reason)
+
+    def _fail(self, job, exc, started, calls) -> None:
+        step = next_step(self.policy, job.attempts, exc, self.rand())
+        error = f"{type(exc).__name__}: {exc}"
+        if not hasattr(exc, "service"):
+            log.error("job %s crashed:\n%s", job.id, traceback.format_exc())
+        decision = getattr(exc, "decision", None)
+        outcome = {"wait": "rate_limited", "retry": "retry", "fail": "failed"}[step.action]
+        store = self.services.store
+        store.record_attempt(
+            job,
+            started_at=started,
+            outcome=outcome,
+            error=error,
+            decision=decision,
+            calls=calls.calls,
+        )
+        if step.action == "fail":
+            store.finish_job(
+                job,
+                status="failed",
+                outcome="failed",
+                reason=step.reason,
+                error=error,
+                decision=decision,
+            )
+            log.warning("job %s failed: %s", job.id, step.reason)
+            self.services.alert_failure(job, step.reason)
+            return
+        store.finish_job(
+            job,
+            status="retry",
+            outcome=outcome,
+            reason=step.reason,
+            error=error,
+            decision=decision,
+            run_after=self.services.clock.now() + step.delay,
+            refund_attempt=step.action == "wait",
+        )
+        log.info("job %s will run again in %.0f s: %s", job.id, step.delay, step.reason)
+        if job.attempts == KEEPS_FAILING_AFTER:  # say so long before the attempts run out
+            reason = f"still failing after {job.attempts} attempts, and retrying: {step.reason}"
+            self.services.alert_failure(job, reason)
+
+    def drain(self, max_jobs: int = 10_000, ignore_run_after: bool = True) -> int:
+        """Run jobs until none is runnable (tests, CLI `worker --once`)."""
+        done = 0
+        while done < max_jobs and self.run_once(ignore_run_after=ignore_run_after):
+            done += 1
+        return done
+
+    def run_forever(self, stop: threading.Event) -> None:
+        poll = self.services.settings["WORKER_POLL_SECONDS"]
+        while not stop.is_set():
+            try:
+                if self.run_once() is None:
+                    stop.wait(poll)
+            except Exception:  # the database may be briefly away; keep the loop alive
+                log.exception("worker loop error; retrying in %s s", poll)
+                stop.wait(poll)
+
+
+def start_thread(services) -> tuple[threading.Thread, threading.Event]:
+    stop = threading.Event()
+    worker = Worker(services)
+    thread = threading.Thread(target=worker.run_forever, args=(stop,), name="worker", daemon=True)
+    thread.start()
+    return thread, stop

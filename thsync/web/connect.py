@@ -1,0 +1,125 @@
+"""Connecting a tenant to Employment Hero: the "Connect" link, the OAuth callback, and finding
+the organisation (Org UUID) for the customer from /user_info."""
+
+import logging
+import secrets
+
+from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+
+from thsync.web.access import customer_ok, visitor
+from thsync.sources.employment_hero.client import authorize_url, exchange_code, make_pkce
+from thsync.core.errors import SyncError
+
+log = logging.getLogger(__name__)
+bp = Blueprint("oauth", __name__)
+STATE_MAX_AGE = 600
+
+
+def services():
+    return current_app.extensions["thsync"]
+
+
+def redirect_uri() -> str:
+    return services().settings["PUBLIC_URL"] + "/oauth/callback"
+
+
+def tenant_or_404(tenant_id):
+    tenant, _ = services().registry.get(tenant_id)
+    if tenant is None:
+        abort(404)
+    return tenant
+
+
+@bp.get("/tenants/<tenant_id>/connect")
+def connect(tenant_id):
+    tenant = tenant_or_404(tenant_id)
+    verifier, challenge = make_pkce()
+    state = secrets.token_urlsafe(32)
+    services().store.save_oauth_state(state, tenant.id, services().vault.cipher.encrypt(verifier))
+    url = authorize_url(
+        tenant.eh_authorize_url, tenant.eh_client_id, redirect_uri(), state, challenge
+    )
+    return redirect(url)
+
+
+@bp.get("/oauth/callback")
+@customer_ok  # the tenant is known only from the saved state: checked below
+def callback():
+    if request.args.get("error"):
+        message = request.args.get("error_description") or request.args["error"]
+        return render_template("connect_result.html", ok=False, message=message), 400
+    saved = services().store.pop_oauth_state(request.args.get("state", ""), STATE_MAX_AGE)
+    if saved is None:
+        message = "This sign-in link has expired or was already used. Start again from Connect."
+        return render_template("connect_result.html", ok=False, message=message), 400
+    if not visitor().can_see(saved["tenant_id"]):
+        abort(404)
+    tenant = tenant_or_404(saved["tenant_id"])
+    verifier = services().vault.cipher.decrypt(saved["verifier"])
+    try:
+        organisations = complete_connection(tenant, request.args.get("code", ""), verifier)
+    except SyncError as exc:
+        log.warning("tenant %s: connecting Employment Hero failed: %s", tenant.id, exc)
+        return render_template("connect_result.html", ok=False, message=str(exc)), 502
+    if len(organisations) > 1 and not tenant.eh_org_uuid:
+        return redirect(url_for("oauth.pick_organisation", tenant_id=tenant.id))
+    return render_template("connect_result.html", ok=True, tenant=tenant, message=None)
+
+
+def complete_connection(tenant, code: str, verifier: str) -> list[dict]:
+    """Exchange the code, store the tokens encrypted, and record who authorised and which
+    organisations they belong to. Returns those organisations."""
+    svc = services()
+    tokens = exchange_code(
+        tenant.eh_token_url,
+        tenant.eh_client_id,
+        tenant.eh_client_secret,
+        redirect_uri(),
+        code,
+        verifier,
+        clock=svc.clock,
+    )
+    svc.vault.save(tenant.id, tokens)
+    return record_authoriser(svc, tenant)
+
+
+def record_authoriser(svc, tenant) -> list[dict]:
+    """Read /user_info: who authorised (shown on the dashboard) and their organisations; with
+    exactly one organisation its UUID is the tenant's, found for the customer."""
+    info = svc.eh_client(tenant).user_info()
+    memberships = info.get("memberships") or []
+    organisations = [
+        {"id": m.get("organisation_id"), "name": m.get("organisation_name"), "role": m.get("role")}
+        for m in memberships
+        if m.get("organisation_id")
+    ]
+    values = {"authorised_by": info}
+    if len(organisations) == 1:
+        values["org_uuid"] = organisations[0]["id"]
+    svc.store.save_connection(tenant.id, **values)
+    log.info("tenant %s: connected to Employment Hero as %s", tenant.id, info.get("email"))
+    return organisations
+
+
+@bp.route("/tenants/<tenant_id>/organisation", methods=["GET", "POST"])
+@customer_ok  # the customer picks their own organisation after connecting
+def pick_organisation(tenant_id):
+    tenant = tenant_or_404(tenant_id)
+    connection = services().store.get_connection(tenant.id) or {}
+    info = connection.get("authorised_by") or {}
+    organisations = {
+        m["organisation_id"]: m for m in info.get("memberships", []) if m.get("organisation_id")
+    }
+    if request.method == "POST":
+        chosen = request.form.get("organisation_id")
+        if chosen not in organisations:
+            abort(400, "pick one of the organisations listed")
+        services().store.save_connection(tenant.id, org_uuid=chosen)
+        return render_template("connect_result.html", ok=True, tenant=tenant, message=None)
+    return render_template(
+        "pick_org.html", tenant=tenant, organisations=list(organisations.values())
+    )
+
+
+def init_app(app) -> None:
+    app.register_blueprint(bp)

@@ -1,0 +1,223 @@
+"""One event start to finish, people search and the rule tester. JSON twins end in `.json`.
+
+An "event" here is a job: the deliveries it coalesced, what EH said, the rule that decided and
+why (with file:line), the payload, every attempt and the outcome.
+"""
+
+import json
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, abort, jsonify, redirect, render_template, request, url_for
+
+from thsync.web.access import services, support_only
+from thsync.core.errors import SyncError
+from thsync.pipeline.job import decide, fetch_people, fetch_plan
+from thsync.web.tenants import when
+
+bp = Blueprint("events", __name__)
+SECRET_HEADERS = ("authorization", "cookie", "x-api-key", "x-webhook-token")
+
+
+def redact_headers(headers: dict) -> dict:
+    return {k: "[redacted]" if k.lower() in SECRET_HEADERS else v for k, v in headers.items()}
+
+
+def tenant_or_404(tenant_id):
+    tenant, ruleset = services().registry.get(tenant_id)
+    if tenant is None:
+        abort(404)
+    return tenant, ruleset
+
+
+def eh_record(attempts: list) -> str | None:
+    """The employee as EH returned it on the last attempt (the call log's excerpt)."""
+    for attempt in reversed(attempts):
+        for call in attempt["calls"]:
+            if call["service"] == "eh" and "/employees/" in call["path"] and call["excerpt"]:
+                return call["excerpt"]
+    return None
+
+
+def event_data(tenant_id, job_id) -> dict:
+    tenant_or_404(tenant_id)
+    store = services().store
+    job = store.get_job(job_id)
+    if job is None or job.tenant_id != tenant_id:
+        abort(404)
+    deliveries = store.list_deliveries(tenant_id, job_id=job_id, limit=100)
+    for delivery in deliveries:
+        delivery["headers"] = redact_headers(json.loads(delivery["headers"] or "{}"))
+    attempts = store.list_attempts(job_id)
+    decision = job.decision or {}
+    return {
+        "tenant_id": tenant_id,
+        "job": job.__dict__,
+        "deliveries": deliveries,
+        "eh_record": eh_record(attempts),
+        "rule": decision.get("rule"),
+        "reason": job.reason or decision.get("reason"),
+        "trace": decision.get("trace") or [],
+        "extracted": decision.get("extracted"),
+        "payload": decision.get("payload"),
+        "attempts": attempts,
+        "outcome": {"status": job.status, "outcome": job.outcome, "reason": job.reason},
+        "snapshot": store.get_snapshot(tenant_id, job.employee_id),
+    }
+
+
+@bp.get("/tenants/<tenant_id>/events/<int:job_id>")
+def event_page(tenant_id, job_id):
+    return render_template("event.html", **event_data(tenant_id, job_id), when=when)
+
+
+@bp.get("/tenants/<tenant_id>/events/<int:job_id>.json")
+def event_json(tenant_id, job_id):
+    return jsonify(event_data(tenant_id, job_id))
+
+
+@bp.post("/tenants/<tenant_id>/events/<int:job_id>/retry")
+@support_only
+def retry_event(tenant_id, job_id):
+    """A failed job goes back to the queue; any other is synced afresh from its last delivery."""
+    data = event_data(tenant_id, job_id)
+    store = services().store
+    if not store.requeue_failed(tenant_id=tenant_id, job_ids=[job_id]):
+        delivery_ids = data["job"]["delivery_ids"]
+        if delivery_ids:
+            store.queue_replay(delivery_ids[-1])
+    return redirect(url_for("events.event_page", tenant_id=tenant_id, job_id=job_id))
+
+
+# -- people ---------------------------------------------------------------------------------
+
+
+def matches(job, needle: str) -> bool:
+    decision = job.decision or {}
+    payload = decision.get("payload") or {}
+    extracted = decision.get("extracted") or {}
+    names = [job.employee_id, payload.get("email"), payload.get("user_name")]
+    names += [payload.get("first_name"), payload.get("last_name"), extracted.get("work_email")]
+    full = f"{payload.get('first_name') or ''} {payload.get('last_name') or ''}"
+    return any(needle in str(name).lower() for name in [*names, full] if name)
+
+
+def people_data(tenant_id) -> dict:
+    tenant_or_404(tenant_id)
+    needle = request.args.get("q", "").strip().lower()
+    store = services().store
+    people = {}
+    if needle:
+        for job in store.list_jobs(tenant_id=tenant_id, limit=2000):
+            if matches(job, needle):
+                people.setdefault(job.employee_id, []).append(job.__dict__)
+    found = [
+        {
+            "employee_id": employee_id,
+            "history": jobs,
+            "th_state": store.get_snapshot(tenant_id, employee_id),
+        }
+        for employee_id, jobs in people.items()
+    ]
+    return {"tenant_id": tenant_id, "q": needle, "people": found}
+
+
+@bp.get("/tenants/<tenant_id>/people")
+def people(tenant_id):
+    return render_template("people.html", **people_data(tenant_id), when=when)
+
+
+@bp.get("/tenants/<tenant_id>/people.json")
+def people_json(tenant_id):
+    return jsonify(people_data(tenant_id))
+
+
+# -- rule tester ----------------------------------------------------------------------------
+
+
+def parse_json(text: str, what: str):
+    try:
+        return json.loads(text) if text.strip() else None
+    except ValueError as exc:
+        raise SyncError(f"the {what} is not JSON: {exc}") from exc
+
+
+def read_people(tenant, ruleset, event, event_type) -> tuple:
+    svc = services()
+    employee_id = ruleset.read_intake(event).get("employee_id")
+    if not employee_id:
+        raise SyncError("the event names no employee, and none was pasted")
+    with svc.eh_client(tenant) as eh:
+        plan = fetch_plan(ruleset, [event_type])
+        people = fetch_people(eh, svc.org_for(tenant), str(employee_id), event, plan)
+    if people[0] is None:
+        raise SyncError(f"Employment Hero has no employee {employee_id}")
+    return people
+
+
+def try_rules(tenant, ruleset, form) -> dict:
+    """Decide on the pasted (or picked) event and employee; nothing is sent anywhere."""
+    svc = services()
+    event = parse_json(form.get("event", ""), "event")
+    if event is None and form.get("delivery_id"):
+        delivery = svc.store.get_delivery(int(form["delivery_id"]))
+        if delivery is None or delivery["tenant_id"] != tenant.id:
+            abort(404)
+        event = json.loads(delivery["body"] or "{}")
+    event = event or {}
+    event_type = ruleset.read_intake(event).get("event_type")
+    employee = parse_json(form.get("employee", ""), "employee")
+    manager, custom = None, None
+    if employee is None:  # read from EH, as a sync would (reads only)
+        employee, manager, custom = read_people(tenant, ruleset, event, event_type)
+    now = datetime.fromtimestamp(svc.clock.now(), ZoneInfo(tenant.time_zone))
+    decision = decide(ruleset, tenant, event, [event_type], employee, manager, custom, now)
+    return {
+        "action": decision.action,
+        "rule": decision.rule,
+        "reason": decision.reason,
+        "extracted": decision.extracted,
+        "payload": decision.payload,
+        "trace": decision.trace,
+        "problems": list(getattr(decision, "problems", []) or []),
+    }
+
+
+def tester_data(tenant_id) -> dict:
+    tenant, ruleset = tenant_or_404(tenant_id)
+    recent = services().store.list_deliveries(tenant_id, limit=20)
+    result, error = None, None
+    if request.method == "POST":
+        try:
+            result = try_rules(tenant, ruleset, request.form)
+        except SyncError as exc:
+            error = str(exc)
+    return {
+        "tenant_id": tenant_id,
+        "recent": [
+            {k: d[k] for k in ("id", "event_type", "employee_id", "received_at")}
+            for d in recent
+            if d["status"] == "accepted"
+        ],
+        "form": dict(request.form),
+        "result": result,
+        "error": error,
+    }
+
+
+@bp.route("/tenants/<tenant_id>/rule-tester", methods=["GET", "POST"])
+@support_only
+def rule_tester(tenant_id):
+    data = tester_data(tenant_id)
+    return render_template("rule_tester.html", **data, when=when), 400 if data["error"] else 200
+
+
+@bp.route("/tenants/<tenant_id>/rule-tester.json", methods=["GET", "POST"])
+@support_only
+def rule_tester_json(tenant_id):
+    data = tester_data(tenant_id)
+    return jsonify(data), 400 if data["error"] else 200
+
+
+def init_app(app) -> None:
+    app.register_blueprint(bp)

@@ -1,0 +1,149 @@
+"""Go-live pages: the checklist (with EH's set-up steps and the SSO key) and the tenant's mode.
+Each page has a JSON twin (`.json`); support's actions are POST forms with the CSRF token."""
+
+import json
+import uuid
+
+from flask import Blueprint, abort, jsonify, redirect, render_template, request, url_for
+
+from thsync.people import checklist
+from thsync.people import modes
+from thsync.web.access import services, support_only, visitor
+from thsync.web.tenants import eh_events, when
+
+bp = Blueprint("dashboard", __name__)
+
+
+def tenant_or_404(tenant_id):
+    tenant, ruleset = services().registry.get(tenant_id)
+    if tenant is None:
+        abort(404)
+    return tenant, ruleset
+
+
+def setup_steps(tenant, ruleset) -> dict:
+    """What the customer types into EH, with every value they need ready to copy."""
+    svc = services()
+    connection = svc.store.get_connection(tenant.id) or {}
+    base = svc.settings["PUBLIC_URL"]
+    return {
+        "redirect_uri": base + "/oauth/callback",
+        "connected": connection.get("status") == "connected",
+        "org_uuid": tenant.eh_org_uuid or connection.get("org_uuid"),
+        "webhook_url": f"{base}/webhooks/{tenant.id}/{tenant.webhook_token}",
+        "events": eh_events(ruleset),
+    }
+
+
+def checklist_data(tenant_id) -> dict:
+    tenant, ruleset = tenant_or_404(tenant_id)
+    svc = services()
+    items = checklist.items(svc, tenant, ruleset)
+    return {
+        "tenant": {"id": tenant.id, "name": tenant.name, "mode": modes.mode_of(svc, tenant)},
+        "items": items,
+        "done": sum(item["state"] != "waiting" for item in items),
+        "setup": setup_steps(tenant, ruleset),
+        "sso": checklist.sso(svc, tenant, ruleset),
+    }
+
+
+@bp.get("/tenants/<tenant_id>/checklist", endpoint="checklist")
+def checklist_page(tenant_id):
+    return render_template("checklist.html", **checklist_data(tenant_id))
+
+
+@bp.get("/tenants/<tenant_id>/checklist.json")
+def checklist_json(tenant_id):
+    return jsonify(checklist_data(tenant_id))
+
+
+@bp.post("/tenants/<tenant_id>/checklist/<item>")
+@support_only
+def mark_item(tenant_id, item):
+    tenant_or_404(tenant_id)
+    if item not in checklist.BY_KEY:
+        abort(404)
+    not_applicable = request.form.get("not_applicable") == "1"
+    services().golive.mark_item(tenant_id, item, visitor().name, not_applicable)
+    return redirect(url_for("dashboard.checklist", tenant_id=tenant_id))
+
+
+# -- modes ------------------------------------------------------------------------------------
+
+
+def mode_data(tenant_id) -> dict:
+    tenant, _ = tenant_or_404(tenant_id)
+    svc = services()
+    row = svc.golive.get_mode(tenant.id)
+    return {
+        "tenant": {"id": tenant.id, "name": tenant.name},
+        "mode": modes.mode_of(svc, tenant),
+        "changed_by": row["changed_by"] if row else None,
+        "changed_at": row["changed_at"] if row else None,
+        "modes": list(modes.MODES),
+        "waiting": modes.waiting(svc, tenant),
+    }
+
+
+@bp.get("/tenants/<tenant_id>/mode")
+@support_only
+def mode_page(tenant_id):
+    return render_template("mode.html", **mode_data(tenant_id), when=when)
+
+
+@bp.get("/tenants/<tenant_id>/mode.json")
+@support_only
+def mode_json(tenant_id):
+    return jsonify(mode_data(tenant_id))
+
+
+@bp.post("/tenants/<tenant_id>/mode")
+@support_only
+def switch_mode(tenant_id):
+    """shadow → live needs the confirmation form (which listed what is waiting)."""
+    tenant, _ = tenant_or_404(tenant_id)
+    svc = services()
+    wanted = request.form.get("mode", "")
+    if wanted not in modes.MODES:
+        abort(400, "mode must be shadow, live or paused")
+    current = modes.mode_of(svc, tenant)
+    if current == "shadow" and wanted == "live":
+        if request.form.get("confirm") != "yes":
+            return redirect(url_for("dashboard.mode_page", tenant_id=tenant_id))
+        replay = request.form.get("replay") == "1"
+        modes.go_live(svc, tenant, visitor().name, replay)
+    else:
+        modes.set_mode(svc, tenant, wanted, visitor().name)
+    return redirect(url_for("dashboard.mode_page", tenant_id=tenant_id))
+
+
+@bp.post("/tenants/<tenant_id>/test-events")
+@support_only
+def send_test_event(tenant_id):
+    """Support's test event: stored and synced exactly like a webhook, marked as support's."""
+    tenant, ruleset = tenant_or_404(tenant_id)
+    event, employee_id = request.form.get("event", ""), request.form.get("employee_id", "").strip()
+    if event not in eh_events(ruleset) or not employee_id:
+        abort(400, "pick one of the tenant's events and give an EH employee id")
+    body = json.dumps(
+        {
+            "event": event,
+            "event_id": f"test_{uuid.uuid4().hex}",
+            "data": {"id": employee_id},
+            "test": True,
+        }
+    )
+    meta = {
+        "event_type": event,
+        "event_id": None,
+        "employee_id": employee_id,
+        "dedup_key": f"test:{uuid.uuid4().hex}",
+    }
+    headers = {"User-Agent": "thsync test event", "X-Sent-By": visitor().name}
+    services().store.accept_delivery(tenant.id, headers=headers, body=body, meta=meta)
+    return redirect(url_for("web.tenant_page", tenant_id=tenant_id))
+
+
+def init_app(app) -> None:
+    app.register_blueprint(bp)

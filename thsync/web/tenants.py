@@ -1,0 +1,195 @@
+"""Status pages: every tenant, one tenant, one job. Each page has a JSON twin (`.json`)."""
+
+import json
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, url_for
+
+from thsync.web.access import customer_ok, golive, support_only, visitor
+from thsync.people.modes import mode_of
+from thsync.people.reconcile import EVENT as RECONCILE_EVENT
+from thsync.store.lifecycle import SCHEDULED_EVENT
+
+# Events the server raises itself (schedules, reconciliation): nothing EH sends or support tests.
+INTERNAL_EVENTS = {*SCHEDULED_EVENT.values(), RECONCILE_EVENT}
+
+ADMIN_ROLES = ("admin", "owner")
+
+bp = Blueprint("web", __name__)
+
+
+def eh_events(ruleset) -> list[str]:
+    """The EH events a tenant's rules listen to: what to tick in EH, what support may test."""
+    return [name for name in (ruleset.events if ruleset else ()) if name not in INTERNAL_EVENTS]
+
+
+def services():
+    return current_app.extensions["thsync"]
+
+
+def when(epoch) -> str:
+    if epoch is None:
+        return ""
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def tenant_summary(tenant) -> dict:
+    svc = services()
+    connection = svc.vault.status(tenant.id)
+    counts = svc.store.count_jobs(tenant.id)
+    return {
+        "id": tenant.id,
+        "name": tenant.name,
+        "time_zone": tenant.time_zone,
+        "eh_connection": connection.get("status"),
+        "eh_reason": connection.get("reason"),
+        "org_uuid": tenant.eh_org_uuid or connection.get("org_uuid"),
+        "last_webhook_at": svc.store.last_delivery_at(tenant.id),
+        "jobs": counts,
+        "queue_depth": counts.get("queued", 0) + counts.get("retry", 0),
+        "failures_open": counts.get("failed", 0),
+        "mode": mode_of(svc, tenant),
+        "th_key": th_key_status(svc, tenant),
+        "events_today": golive(svc).deliveries_today(tenant.id, start_of_day(svc, tenant)),
+        "drain_minutes": drain_minutes(counts, svc.settings["TH_CALLS_PER_MINUTE"]),
+    }
+
+
+def th_key_health(calls: list[dict]) -> str:
+    """From one attempt's TH calls: refused (401/403), valid (any other answer), or unknown."""
+    statuses = [c["status"] for c in calls if c["service"] == "th" and c["status"] is not None]
+    if any(status in (401, 403) for status in statuses):
+        return "refused"
+    return "valid" if statuses else "unknown"
+
+
+def th_key_status(svc, tenant) -> str:
+    """What TH last said to the tenant's key (TH has no endpoint to check a key by itself)."""
+    for job in svc.store.list_jobs(tenant_id=tenant.id, limit=5):
+        attempts = svc.store.list_attempts(job.id)
+        health = th_key_health(attempts[-1]["calls"]) if attempts else "unknown"
+        if health != "unknown":
+            return health
+    return "unknown"
+
+
+def start_of_day(svc, tenant) -> float:
+    now = datetime.fromtimestamp(svc.clock.now(), ZoneInfo(tenant.time_zone))
+    return now.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+
+
+def drain_minutes(counts: dict, th_per_minute: int) -> float:
+    """An estimate: a sync costs about two TH calls (a look-up, then a write)."""
+    waiting = counts.get("queued", 0) + counts.get("retry", 0) + counts.get("running", 0)
+    return round(waiting * 2 / max(th_per_minute, 1), 1)
+
+
+def authoriser_warning(info: dict | None) -> str | None:
+    """The sync runs as whoever authorised; an ordinary employee's account breaks when they
+    leave, so a dedicated admin "service user" is what we ask for."""
+    if not info:
+        return None
+    roles = {m.get("role") for m in info.get("memberships") or []}
+    if roles & set(ADMIN_ROLES):
+        return None
+    return (
+        f"{info.get('name') or info.get('email')} is not an Employment Hero admin (role: "
+        f"{', '.join(sorted(r for r in roles if r)) or 'unknown'}). The sync stops when this "
+        "person leaves: reconnect with a dedicated admin service user."
+    )
+
+
+def index_data() -> dict:
+    registry = services().registry
+    return {
+        "tenants": [tenant_summary(t) for t in registry.tenants()],
+        "load_errors": registry.errors(),
+    }
+
+
+@bp.get("/")
+@customer_ok
+def index():
+    if not visitor().is_support:  # a customer's home is their own tenant
+        return redirect(url_for("web.tenant_page", tenant_id=visitor().tenant_id))
+    return render_template("index.html", **index_data(), when=when)
+
+
+@bp.get("/index.json")
+@support_only
+def index_json():
+    return jsonify(index_data())
+
+
+def tenant_data(tenant_id) -> dict:
+    tenant, ruleset = services().registry.get(tenant_id)
+    if tenant is None:
+        abort(404)
+    store = services().store
+    deliveries = store.list_deliveries(tenant_id, limit=50)
+    for delivery in deliveries:
+        delivery.pop("body", None)
+        delivery["headers"] = json.loads(delivery["headers"] or "{}")
+    jobs = [job.__dict__ for job in store.list_jobs(tenant_id=tenant_id, limit=50)]
+    authorised_by = (store.get_connection(tenant_id) or {}).get("authorised_by")
+    return {
+        "tenant": tenant_summary(tenant),
+        "authorised_by": authorised_by,
+        "authoriser_roles": [m.get("role") for m in (authorised_by or {}).get("memberships", [])],
+        "authoriser_warning": authoriser_warning(authorised_by),
+        "deliveries": deliveries,
+        "jobs": jobs,
+        "load_errors": services().registry.errors().get(tenant_id, []),
+        "webhook_path": f"/webhooks/{tenant_id}/<token>",
+    }
+
+
+@bp.get("/tenants/<tenant_id>")
+def tenant_page(tenant_id):
+    _, ruleset = services().registry.get(tenant_id)
+    data = tenant_data(tenant_id)
+    return render_template("tenant.html", **data, test_events=eh_events(ruleset), when=when)
+
+
+@bp.get("/tenants/<tenant_id>.json")
+def tenant_json(tenant_id):
+    return jsonify(tenant_data(tenant_id))
+
+
+def job_data(tenant_id, job_id) -> dict:
+    store = services().store
+    job = store.get_job(job_id)
+    if job is None or job.tenant_id != tenant_id:
+        abort(404)
+    deliveries = store.list_deliveries(tenant_id, job_id=job_id, limit=100)
+    for delivery in deliveries:
+        delivery["headers"] = json.loads(delivery["headers"] or "{}")
+    return {
+        "job": job.__dict__,
+        "attempts": store.list_attempts(job_id),
+        "deliveries": deliveries,
+        "snapshot": store.get_snapshot(tenant_id, job.employee_id),
+    }
+
+
+@bp.get("/tenants/<tenant_id>/jobs/<int:job_id>")
+def job_page(tenant_id, job_id):
+    return render_template(
+        "job.html", tenant_id=tenant_id, **job_data(tenant_id, job_id), when=when
+    )
+
+
+@bp.get("/tenants/<tenant_id>/jobs/<int:job_id>.json")
+def job_json(tenant_id, job_id):
+    return jsonify(job_data(tenant_id, job_id))
+
+
+@bp.get("/healthz")
+def healthz():
+    services().store.next_due()  # touches the database
+    return jsonify(status="ok")
+
+
+def init_app(app) -> None:
+    app.register_blueprint(bp)
