@@ -8,17 +8,17 @@ from flask import Flask
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from thsync.alerts import mail as alerts
-from thsync.web import signin as auth_views
 from thsync.cli import commands as cli
-from thsync.web import golive as dashboard
-from thsync.web import events
-from thsync.pipeline import intake
-from thsync.web import connect as oauth
-from thsync.web import reconciliations as reconcile_views
-from thsync.web import tenants as web
-from thsync.core.logs import configure_logging, redact
-from thsync.services import Services
 from thsync.config.settings import check_production, load_settings
+from thsync.core.logs import configure_logging, redact
+from thsync.pipeline import intake
+from thsync.services import Services
+from thsync.web import connect as oauth
+from thsync.web import events
+from thsync.web import golive as dashboard
+from thsync.web import reconciliations as reconcile_views
+from thsync.web import signin as auth_views
+from thsync.web import tenants as web
 
 log = logging.getLogger("thsync.server")
 

@@ -14,9 +14,9 @@ from werkzeug.security import generate_password_hash
 from sandboxes import eh as eh_sandbox
 from sandboxes import th as th_sandbox
 from sandboxes.serve import start
+from thsync.pipeline.worker import start_thread
 from thsync.sources.employment_hero.client import exchange_code, make_pkce
 from thsync.web.connect import record_authoriser
-from thsync.pipeline.worker import start_thread
 
 log = logging.getLogger("thsync.demo")
 DATA = Path(__file__).resolve().parent / "demo_data"

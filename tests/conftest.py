@@ -7,9 +7,9 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from thsync.store import schema
 from thsync.core.clock import ManualClock
-from thsync.store.database import Store
+from thsync.store import schema
+from thsync.store.repositories import Store
 
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
 pytest_plugins = ["tests.fixtures_app"]
@@ -106,4 +106,4 @@ def store(db_url, clock):
     store = Store(db_url, clock)
     store.upgrade()
     yield store
-    store.dispose()
+    store.close()

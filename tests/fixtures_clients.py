@@ -8,8 +8,8 @@ from contextlib import contextmanager
 
 import requests
 
-from thsync.sources.employment_hero.client import Tokens
 from thsync.core.errors import RateLimited
+from thsync.sources.employment_hero.client import Tokens
 
 
 class MemoryLimiter:

@@ -36,9 +36,9 @@ def two_tenants(app, dirs, sandboxes):
         meta = {"event_type": "employee_created", "employee_id": JORDAN}
         meta["dedup_key"] = f"id:{tenant_id}-1"
         body = json.dumps({"event": "employee_created", "data": {"id": JORDAN}})
-        store.accept_delivery(tenant_id, headers={}, body=body, meta=meta)
-        store.dispatch_deliveries(0)
-        jobs[tenant_id] = store.list_jobs(tenant_id=tenant_id)[0].id
+        store.deliveries.accept(tenant_id, headers={}, body=body, meta=meta)
+        store.jobs.dispatch(0)
+        jobs[tenant_id] = store.history.find(tenant_id=tenant_id)[0].id
     assert app.extensions["thsync"].registry.get("beta")[0] is not None
     return jobs
 

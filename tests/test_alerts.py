@@ -115,7 +115,7 @@ def test_a_permanent_failure_names_the_person_the_reason_and_the_event(
     ]
     assert message["To"] == "hr@acme.example"
     body = message.get_content()
-    job = connected.extensions["thsync"].store.list_jobs()[0]
+    job = connected.extensions["thsync"].store.history.find()[0]
     assert f"could not update {JORDAN_NAME}." in body
     assert f"Why: {job.reason}" in body
     assert f"See the details: http://127.0.0.1:1/tenants/acme/events/{job.id}" in body
@@ -204,8 +204,8 @@ def test_smtp_trouble_is_retried_and_never_stops_syncing(
     seed_email_clash(sandboxes)
     fail_jordan(fire, worker, "evt-1")
     tick(connected)
-    golive = connected.extensions["thsync"].golive
-    [mail] = golive.list_mail()
+    store = connected.extensions["thsync"].store
+    [mail] = store.outbox.find()
     assert (mail["attempts"], mail["sent_at"]) == (1, None)
     assert mail["last_error"].startswith("ConnectionRefusedError")
     fire("employee_created", "a1e2c3d4-0000-4000-8000-000000000001")
@@ -214,7 +214,7 @@ def test_smtp_trouble_is_retried_and_never_stops_syncing(
     clock.advance(61)
     tick(connected)
     assert len(smtp.inbox.messages) == 1
-    assert golive.list_mail()[0]["sent_at"] == clock.now()
+    assert store.outbox.find()[0]["sent_at"] == clock.now()
 
 
 def test_a_sync_that_keeps_failing_is_alerted_then_resolved(

@@ -31,7 +31,7 @@ def states(app) -> dict:
 
 def test_all_tenants_shows_mode_events_today_and_queue(connected, fire, worker):
     fire("employee_created", JORDAN)
-    connected.extensions["thsync"].store.dispatch_deliveries(2)  # the worker's first step
+    connected.extensions["thsync"].store.jobs.dispatch(2)  # the worker's first step
     [tenant] = support_client(connected).get("/index.json").get_json()["tenants"]
     assert (tenant["mode"], tenant["events_today"]) == ("live", 1)
     assert (tenant["eh_connection"], tenant["queue_depth"]) == ("connected", 1)

@@ -10,6 +10,13 @@ import requests
 
 from tests.fixtures_clients import Admin, CallLog, MemoryLimiter, MemoryVault, serving
 from thsync.core.clock import ManualClock
+from thsync.core.errors import (
+    NeedsReauthorisation,
+    NotConnected,
+    PermanentError,
+    RateLimited,
+    TransientError,
+)
 from thsync.sources.employment_hero.client import (
     EHClient,
     Tokens,
@@ -20,13 +27,6 @@ from thsync.sources.employment_hero.client import (
     refresh_tokens,
 )
 from thsync.sources.employment_hero.oauth import challenge_for, retry_after, token_excerpt
-from thsync.core.errors import (
-    NeedsReauthorisation,
-    NotConnected,
-    PermanentError,
-    RateLimited,
-    TransientError,
-)
 
 # -- pure parts ------------------------------------------------------------------------------
 

@@ -35,7 +35,7 @@ def test_valid_delivery_is_stored_before_the_answer_and_calls_nothing(app, sandb
     assert response.status_code == 202
     answer = response.get_json()
     assert answer["status"] == "accepted"
-    stored = app.extensions["thsync"].store.get_delivery(answer["delivery_id"])
+    stored = app.extensions["thsync"].store.deliveries.get(answer["delivery_id"])
     assert json.loads(stored["body"]) == body()
     assert json.loads(stored["headers"])["User-Agent"] == "EH-Webhooks/1.0"
     assert (stored["event_type"], stored["employee_id"]) == ("employee_updated", EMPLOYEE)
@@ -51,9 +51,9 @@ def test_same_event_id_is_a_duplicate(app):
     assert again.status_code == 200
     assert again.get_json()["status"] == "duplicate"
     store = app.extensions["thsync"].store
-    assert store.dispatch_deliveries(0) == 1
-    assert len(store.list_jobs()) == 1
-    assert store.get_delivery(again.get_json()["delivery_id"])["duplicate_of"] == 1
+    assert store.jobs.dispatch(0) == 1
+    assert len(store.history.find()) == 1
+    assert store.deliveries.get(again.get_json()["delivery_id"])["duplicate_of"] == 1
 
 
 def test_without_an_event_id_the_body_hash_deduplicates(app):
@@ -72,7 +72,7 @@ def test_wrong_token_and_unknown_tenant_look_the_same(app):
     unknown = post(client, body(), tenant="nobody")
     assert wrong.status_code == unknown.status_code == 404
     assert wrong.get_data() == unknown.get_data()
-    assert app.extensions["thsync"].store.list_deliveries() == []
+    assert app.extensions["thsync"].store.deliveries.find() == []
 
 
 def test_oversized_body_is_refused_and_recorded(app):
@@ -80,7 +80,7 @@ def test_oversized_body_is_refused_and_recorded(app):
     response = post(app.test_client(), json.dumps({"pad": "x" * 5000, **body()}))
     assert response.status_code == 413
     assert response.get_json()["error"] == "the body is larger than 1024 bytes"
-    stored = app.extensions["thsync"].store.get_delivery(response.get_json()["delivery_id"])
+    stored = app.extensions["thsync"].store.deliveries.get(response.get_json()["delivery_id"])
     assert (stored["status"], stored["http_status"]) == ("rejected", 413)
     assert stored["body_size"] > 1024
 
@@ -89,7 +89,7 @@ def test_non_json_body_is_refused_and_recorded(app):
     response = post(app.test_client(), b"event=employee_created")
     assert response.status_code == 400
     assert response.get_json()["error"].startswith("the body is not JSON")
-    stored = app.extensions["thsync"].store.get_delivery(response.get_json()["delivery_id"])
+    stored = app.extensions["thsync"].store.deliveries.get(response.get_json()["delivery_id"])
     assert stored["body"] == "event=employee_created"
 
 
@@ -111,11 +111,11 @@ def test_missing_employee_id_is_refused_with_where_it_was_looked_for(app):
 
 def test_a_store_that_cannot_write_answers_503(app):
     store = app.extensions["thsync"].store
-    with store.engine.begin() as conn:
+    with store.db.engine.begin() as conn:
         conn.execute(sa.text("ALTER TABLE deliveries RENAME TO deliveries_away"))
     response = post(app.test_client(), body())
     assert response.status_code == 503
-    with store.engine.begin() as conn:
+    with store.db.engine.begin() as conn:
         conn.execute(sa.text("ALTER TABLE deliveries_away RENAME TO deliveries"))
 
 

@@ -30,22 +30,22 @@ def test_shadow_reads_eh_and_th_but_only_records_the_write(connected, worker, fi
     switch(connected, "shadow")
     fire("employee_created", JORDAN)
     assert worker.drain() == 1
-    [job] = store_of(connected).list_jobs()
+    [job] = store_of(connected).history.find()
     assert (job.status, job.outcome) == ("succeeded", "would_create")
     assert sandboxes.th_writes() == []
     assert JORDAN not in sandboxes.th_users()
-    calls = [c for a in store_of(connected).list_attempts(job.id) for c in a["calls"]]
+    calls = [c for a in store_of(connected).history.attempts(job.id) for c in a["calls"]]
     th_calls = [(c["method"], c["status"], c["excerpt"]) for c in calls if c["service"] == "th"]
     assert th_calls[0][:2] == ("GET", 404)
     assert th_calls[1] == ("POST", None, NOT_SENT)
-    assert store_of(connected).get_snapshot("acme", JORDAN) is None
+    assert store_of(connected).people.get("acme", JORDAN) is None
 
 
 def test_paused_stores_deliveries_and_jobs_wait(connected, worker, fire, sandboxes):
     switch(connected, "paused")
     fire("employee_created", JORDAN)
     assert worker.drain() == 0
-    [job] = store_of(connected).list_jobs()
+    [job] = store_of(connected).history.find()
     assert job.status == "queued"
     switch(connected, "live")
     assert worker.drain() == 1
@@ -77,7 +77,7 @@ def test_going_live_with_replay_writes_what_shadow_would_have(connected, worker,
     worker.drain()
     switch(connected, "live", confirm="yes", replay="1")
     assert worker.drain() == 1
-    assert store_of(connected).list_jobs()[0].outcome == "created"
+    assert store_of(connected).history.find()[0].outcome == "created"
     assert sandboxes.th_users()[JORDAN]["first_name"] == "Jordan"
 
 

@@ -19,12 +19,12 @@ def store_of(app):
 
 
 def only_job(app):
-    [job] = store_of(app).list_jobs()
+    [job] = store_of(app).history.find()
     return job
 
 
 def calls_of(app, job):
-    return [c for a in store_of(app).list_attempts(job.id) for c in a["calls"]]
+    return [c for a in store_of(app).history.attempts(job.id) for c in a["calls"]]
 
 
 def seed_th(sandboxes, **user):
@@ -66,7 +66,7 @@ def test_update_with_no_change_writes_nothing(worker, fire, sandboxes, connected
     fire("employee_updated", JORDAN)
     assert worker.drain() == 1
     assert len(sandboxes.th_writes()) == writes
-    latest = store_of(connected).list_jobs()[0]
+    latest = store_of(connected).history.find()[0]
     assert (latest.status, latest.outcome) == ("succeeded", "unchanged")
 
 
@@ -102,7 +102,7 @@ def test_offboarding_deactivates_and_rehire_reactivates(worker, fire, sandboxes,
     fire("employee_updated", TOM)
     assert worker.drain() == 1
     assert sandboxes.th_users()[TOM]["active"] is True
-    assert store_of(connected).list_jobs()[0].decision["rule"] == "rehires"
+    assert store_of(connected).history.find()[0].decision["rule"] == "rehires"
 
 
 def test_contractor_is_excluded_without_touching_th(worker, fire, sandboxes, connected):
@@ -133,7 +133,7 @@ def test_out_of_order_delivery_ends_with_eh_state(worker, fire, sandboxes, conne
     fire("employee_updated", JORDAN, event_id="evt-1-stale")  # arrives last, describes the past
     assert worker.drain() == 1
     assert sandboxes.th_users()[JORDAN]["X-Job Title"] == "Site Manager"
-    assert store_of(connected).list_jobs()[0].outcome == "unchanged"
+    assert store_of(connected).history.find()[0].outcome == "unchanged"
 
 
 def test_a_burst_becomes_one_sync(worker, fire, sandboxes, connected):
@@ -151,7 +151,7 @@ def test_th_500s_are_retried_until_success(worker, fire, sandboxes, connected):
     assert worker.drain() == 3
     job = only_job(connected)
     assert (job.status, job.outcome, job.attempts) == ("succeeded", "created", 3)
-    outcomes = [a["outcome"] for a in store_of(connected).list_attempts(job.id)]
+    outcomes = [a["outcome"] for a in store_of(connected).history.attempts(job.id)]
     assert outcomes == ["retry", "retry", "succeeded"]
     assert JORDAN in sandboxes.th_users()
 
@@ -219,7 +219,7 @@ def test_expired_eh_token_is_refreshed_once(worker, fire, sandboxes, connected):
         r for r in sandboxes.eh_admin("GET", "/_admin/requests") if r["path"] == "/oauth2/token"
     ]
     assert len(refreshes) == 2  # the code exchange at connect, then one refresh
-    assert {j.status for j in store_of(connected).list_jobs()} == {"succeeded"}
+    assert {j.status for j in store_of(connected).history.find()} == {"succeeded"}
 
 
 def test_token_near_expiry_is_refreshed_before_use(worker, fire, sandboxes, connected, clock):
@@ -243,7 +243,7 @@ def test_invalid_grant_marks_the_tenant_for_reauthorisation(worker, fire, sandbo
     job = only_job(connected)
     assert job.status == "failed"
     assert NeedsReauthorisation.__name__ in job.last_error
-    connection = store_of(connected).get_connection("acme")
+    connection = store_of(connected).connections.get("acme")
     assert connection["status"] == "needs_reauth"
 
 

@@ -3,7 +3,7 @@
 import pytest
 
 from thsync.core.errors import RateLimited
-from thsync.store.budgets import Limiter, decide
+from thsync.core.ratelimit import Limiter, decide
 
 
 @pytest.mark.parametrize(
@@ -25,7 +25,7 @@ def test_gcra_step(tat, blocked_until, now, new_tat, wait):
 
 
 def test_no_sliding_minute_holds_more_than_the_budget(store, clock):
-    limiter = Limiter(store, clock, max_wait=10)
+    limiter = Limiter(store.budgets, clock, max_wait=10)
     times = []
     for _ in range(600):
         limiter.acquire("th:acme", 240)
@@ -36,7 +36,7 @@ def test_no_sliding_minute_holds_more_than_the_budget(store, clock):
 
 
 def test_block_pauses_the_key_and_long_waits_raise(store, clock):
-    limiter = Limiter(store, clock, max_wait=5)
+    limiter = Limiter(store.budgets, clock, max_wait=5)
     limiter.block("th:acme", 60)
     with pytest.raises(RateLimited) as caught:
         limiter.acquire("th:acme", 240)
@@ -48,7 +48,7 @@ def test_block_pauses_the_key_and_long_waits_raise(store, clock):
 
 
 def test_keys_have_separate_budgets(store, clock):
-    limiter = Limiter(store, clock, max_wait=0.001)
+    limiter = Limiter(store.budgets, clock, max_wait=0.001)
     for _ in range(5):
         limiter.acquire("eh:a", 100)
     with pytest.raises(RateLimited):

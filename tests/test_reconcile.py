@@ -62,7 +62,7 @@ def test_fifty_webhooks_never_delivered_are_all_recovered(connected, sandboxes):
     users = sandboxes.th_users()
     assert users[person(7)["id"]]["email"] == "person7@harbourline.example"
     assert users[person(7)["id"]]["manager_email"] == "priya.nair@harbourline.example"
-    stored = services(connected).lifecycle.get_reconciliation(result["id"])
+    stored = services(connected).store.reconciliations.get(result["id"])
     assert (stored["status"], stored["summary"]["created"]) == ("done", 50)
 
 
@@ -183,7 +183,7 @@ def test_shadow_and_paused_tenants_are_reported_and_not_written(connected, sandb
     set_mode(services(connected), tenant, "shadow", "test")
     shadow = run(connected)["report"]
     assert (shadow["mode"], names(shadow["created"])) == ("shadow", [MANAGER, JORDAN, MERE])
-    assert services(connected).lifecycle.snapshots("acme") == {}
+    assert services(connected).store.people.by_employee("acme") == {}
     set_mode(services(connected), tenant, "paused", "test")
     paused = run(connected)["report"]
     assert (paused["mode"], paused["dry_run"]) == ("paused", True)
@@ -205,6 +205,6 @@ def test_a_future_start_is_scheduled_not_created_by_reconciliation(connected, sa
             "reason": "starts 2026-12-14: creation scheduled for 2026-12-14 00:00 Australia/Sydney",
         }
     ]
-    [action] = services(connected).lifecycle.list_actions("acme")
+    [action] = services(connected).store.schedule.find("acme")
     assert (action["employee_id"], action["action"]) == (MERE, "create")
     assert MERE not in sandboxes.th_users()

@@ -47,7 +47,7 @@ def test_support_sends_a_test_event_through_the_normal_pipeline(connected, worke
         data={"csrf_token": token, "event": "employee_created", "employee_id": JORDAN},
     )
     assert sent.status_code == 302
-    [delivery] = connected.extensions["thsync"].store.list_deliveries("acme")
+    [delivery] = connected.extensions["thsync"].store.deliveries.find("acme")
     assert delivery["headers"] == '{"User-Agent": "thsync test event", "X-Sent-By": "support"}'
     assert worker.drain() == 1
     assert sandboxes.th_users()[JORDAN]["first_name"] == "Jordan"
@@ -66,4 +66,4 @@ def test_a_customer_cannot_send_test_events(connected):
         data={"csrf_token": token, "event": "employee_created", "employee_id": JORDAN},
     )
     assert refused.status_code == 403
-    assert connected.extensions["thsync"].store.list_deliveries("acme") == []
+    assert connected.extensions["thsync"].store.deliveries.find("acme") == []

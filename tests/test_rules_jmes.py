@@ -2,8 +2,8 @@
 
 import pytest
 
-from thsync.rules.jmes import ExpressionError, compile_jmespath, parse_date
 from thsync.rules.errors import point_at
+from thsync.rules.jmes import ExpressionError, compile_jmespath, parse_date
 
 DATA = {
     "e": {

@@ -76,7 +76,7 @@ def test_deactivating_30_percent_holds_everything_and_emails(connected, sandboxe
     assert report["deactivated"] == []
     assert sorted(h["user_name"] for h in report["held"]) == leavers
     assert all(sandboxes.th_users()[name]["active"] for name in leavers)
-    [hold] = connected.extensions["thsync"].lifecycle.list_holds("acme")
+    [hold] = connected.extensions["thsync"].store.holds.find("acme")
     assert hold["reason"] == (
         "a reconciliation would deactivate 6 of 20 active users (more than the limit of 5); "
         "nobody was deactivated"
@@ -90,7 +90,7 @@ def test_deactivating_30_percent_holds_everything_and_emails(connected, sandboxe
     released = cli(connected, "holds", "release", str(hold["id"]))
     assert released == f"hold {hold['id']} released: 6 deactivated, 0 failed\n"
     assert [name for name in leavers if sandboxes.th_users()[name]["active"]] == []
-    assert connected.extensions["thsync"].lifecycle.list_holds("acme") == []
+    assert connected.extensions["thsync"].store.holds.find("acme") == []
 
 
 def test_a_discarded_hold_deactivates_nobody(connected, sandboxes, outbox):
@@ -98,7 +98,7 @@ def test_a_discarded_hold_deactivates_nobody(connected, sandboxes, outbox):
     for n in range(6):
         leave(sandboxes, n)
     run(connected)
-    [hold] = connected.extensions["thsync"].lifecycle.list_holds("acme")
+    [hold] = connected.extensions["thsync"].store.holds.find("acme")
     assert cli(connected, "holds", "discard", str(hold["id"])) == (
         f"hold {hold['id']} discarded: nothing was done\n"
     )
@@ -123,7 +123,7 @@ def test_switches_turn_a_kind_of_write_off(connected, sandboxes, dirs, fire, wor
     assert "create is switched off for this tenant (options.allow_create: false)" in reasons
     fire("employee_created", JORDAN)
     assert worker.drain() == 1
-    [job] = connected.extensions["thsync"].store.list_jobs()
+    [job] = connected.extensions["thsync"].store.history.find()
     assert (job.status, job.outcome) == ("skipped", "switched_off")
     assert job.reason == "create is switched off for this tenant (options.allow_create: false)"
     assert sandboxes.th_users() == {}
@@ -139,7 +139,7 @@ def test_a_changed_employee_code_does_not_create_a_duplicate(
     fire("employee_updated", JORDAN)
     assert worker.drain() == 1
 
-    job = connected.extensions["thsync"].store.list_jobs()[0]
+    job = connected.extensions["thsync"].store.history.find()[0]
     assert (job.status, job.outcome) == ("skipped", "held")
     assert job.reason.startswith(
         "held (#1): the rules now give user_name 'HL-9999', but Tribal Habits knows this person "
@@ -166,7 +166,7 @@ def test_a_managers_new_email_reaches_their_reports(connected, sandboxes, fire, 
     users = sandboxes.th_users()
     assert users[MANAGER]["email"] == "priya.n@harbourline.example"
     assert users[JORDAN]["manager_email"] == "priya.n@harbourline.example"
-    manager_job = connected.extensions["thsync"].store.list_jobs()[1]
+    manager_job = connected.extensions["thsync"].store.history.find()[1]
     assert manager_job.reason.endswith("manager e-mail changed: 1 report(s) queued")
 
 
@@ -211,9 +211,9 @@ def test_a_burst_of_leaver_events_over_the_limit_is_held(
         leave(sandboxes, n)
         fire("employee_offboarding", person(n)["id"])
     assert worker.drain() == 7
-    jobs = connected.extensions["thsync"].store.list_jobs(limit=7)
+    jobs = connected.extensions["thsync"].store.history.find(limit=7)
     assert sorted(j.outcome for j in jobs) == ["deactivated"] * 5 + ["held"] * 2
-    [hold] = connected.extensions["thsync"].lifecycle.list_holds("acme")
+    [hold] = connected.extensions["thsync"].store.holds.find("acme")
     assert [i["user_name"] for i in hold["items"]] == [person(5)["id"], person(6)["id"]]
     assert len(outbox.messages) == 1
     assert hold["reason"] == (

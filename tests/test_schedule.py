@@ -12,19 +12,18 @@ from zoneinfo import ZoneInfo
 
 from server import create_app
 from tests.lifecycle_helpers import MERE, TOM, set_options, set_time_zone
-from thsync.store.database import Store
-from thsync.store.lifecycle import LifecycleStore
 from thsync.pipeline.worker import Worker
+from thsync.store.repositories import Store
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def lifecycle(app):
-    return app.extensions["thsync"].lifecycle
+def store(app):
+    return app.extensions["thsync"].store
 
 
 def pending(app) -> list:
-    return lifecycle(app).list_actions("acme")
+    return store(app).schedule.find("acme")
 
 
 def at(text: str, zone: str) -> float:
@@ -59,7 +58,7 @@ def test_a_future_hire_is_created_on_the_start_date_in_sydney(
     set_options(dirs, create_on_start_date=True, reconcile_every_hours=0)
     fire("employee_created", MERE)  # starts 2026-12-14; today is 2026-11-18 in Sydney
     assert worker.drain() == 1
-    [job] = connected.extensions["thsync"].store.list_jobs()
+    [job] = connected.extensions["thsync"].store.history.find()
     assert (job.status, job.outcome) == ("skipped", "scheduled")
     assert job.reason == (
         "starts 2026-12-14: creation scheduled for 2026-12-14 00:00 Australia/Sydney"
@@ -74,7 +73,7 @@ def test_a_future_hire_is_created_on_the_start_date_in_sydney(
     clock.advance(1)
     assert worker.drain() == 1
     assert sandboxes.th_users()[MERE]["email"] == "mere.tamihana@mail.example"
-    latest = connected.extensions["thsync"].store.list_jobs()[0]
+    latest = connected.extensions["thsync"].store.history.find()[0]
     assert (latest.event_types, latest.outcome) == (["start_date_reached"], "created")
     assert pending(connected) == []
 
@@ -100,7 +99,7 @@ def test_a_termination_dated_today_in_auckland_fires_at_the_end_of_the_auckland_
     seed_tom(sandboxes, status="terminated", termination_date="2026-11-19")
     fire("employee_offboarding", TOM)
     assert worker.drain() == 1
-    [job] = connected.extensions["thsync"].store.list_jobs()
+    [job] = connected.extensions["thsync"].store.history.find()
     assert job.reason == (
         "last day 2026-11-19: deactivation scheduled for 2026-11-20 00:00 Pacific/Auckland"
     )
@@ -113,7 +112,7 @@ def test_a_termination_dated_today_in_auckland_fires_at_the_end_of_the_auckland_
     clock.advance(1)
     assert worker.drain() == 1
     assert sandboxes.th_users()[TOM]["active"] is False
-    assert connected.extensions["thsync"].store.list_jobs()[0].outcome == "deactivated"
+    assert connected.extensions["thsync"].store.history.find()[0].outcome == "deactivated"
 
 
 def test_a_rescinded_termination_cancels_the_deactivation(
@@ -128,7 +127,7 @@ def test_a_rescinded_termination_cancels_the_deactivation(
     fire("employee_updated", TOM)
     worker.drain()
     assert pending(connected) == []
-    [cancelled] = lifecycle(connected).list_actions("acme", status="cancelled")
+    [cancelled] = store(connected).schedule.find("acme", status="cancelled")
     assert (cancelled["action"], cancelled["reason"]) == ("deactivate", "EH changed")
     clock.advance(7 * 86400)
     assert worker.drain() == 0
@@ -192,7 +191,7 @@ def test_the_periodic_reconciliation_runs_at_the_tenants_hour(connected, sandbox
     )
     advance_to(clock, action["due_at"])
     worker.drain()
-    [rec] = lifecycle(connected).list_reconciliations("acme")
+    [rec] = store(connected).reconciliations.find("acme")
     assert (rec["trigger"], rec["status"], rec["summary"]["created"]) == ("schedule", "done", 3)
     [following] = pending(connected)
     assert following["due_at"] == action["due_at"] + 24 * 3600
@@ -200,13 +199,11 @@ def test_the_periodic_reconciliation_runs_at_the_tenants_hour(connected, sandbox
 
 FIRE_LOOP = """
 import json, sys
-from thsync.store.database import Store
-from thsync.store.lifecycle import LifecycleStore
+from thsync.store.repositories import Store
 store = Store(sys.argv[1])
-lifecycle = LifecycleStore(store)
 fired, idle = [], 0
 while idle < 3:
-    batch = lifecycle.fire_due(limit=2)
+    batch = store.schedule.fire_due(limit=2)
     fired += [a["id"] for a in batch]
     idle = 0 if batch else idle + 1
 print(json.dumps(fired))
@@ -216,9 +213,8 @@ print(json.dumps(fired))
 def test_two_processes_on_postgresql_fire_each_action_once(pg_url):
     store = Store(pg_url)
     store.upgrade()
-    actions = LifecycleStore(store)
     due = time.time() - 60
-    ids = [actions.schedule("acme", f"emp-{n}", "create", due, "start date") for n in range(40)]
+    ids = [store.schedule.plan("acme", f"emp-{n}", "create", due, "start date") for n in range(40)]
     processes = [
         subprocess.Popen(
             [sys.executable, "-c", FIRE_LOOP, pg_url], cwd=REPO, stdout=subprocess.PIPE, text=True
@@ -227,7 +223,7 @@ def test_two_processes_on_postgresql_fire_each_action_once(pg_url):
     ]
     outputs = [json.loads(p.communicate(timeout=60)[0]) for p in processes]
     assert sorted(outputs[0] + outputs[1]) == sorted(ids)  # every action, none twice
-    jobs = store.list_jobs(tenant_id="acme", limit=100)
+    jobs = store.history.find(tenant_id="acme", limit=100)
     assert len(jobs) == 40
     assert {tuple(j.event_types) for j in jobs} == {("start_date_reached",)}
-    store.dispose()
+    store.close()

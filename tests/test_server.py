@@ -4,11 +4,11 @@ shared between processes, exhausted jobs are kept."""
 import pytest
 
 from server import create_app
-from thsync.core.errors import RateLimited
-from thsync.store.budgets import Limiter
 from thsync.config.settings import SettingsError
-from thsync.store.database import Store
+from thsync.core.errors import RateLimited
+from thsync.core.ratelimit import Limiter
 from thsync.pipeline.worker import Worker
+from thsync.store.repositories import Store
 
 JORDAN = "a1e2c3d4-0000-4000-8000-000000000042"
 
@@ -54,15 +54,18 @@ def test_production_serves_no_sandbox_and_skips_the_demo_tenant(tmp_path, db_url
 def test_the_call_budget_is_shared_between_processes(db_url, clock):
     first, second = Store(db_url, clock), Store(db_url, clock)
     first.upgrade()
-    mine, theirs = Limiter(first, clock, max_wait=0.001), Limiter(second, clock, max_wait=0.001)
+    mine, theirs = (
+        Limiter(first.budgets, clock, max_wait=0.001),
+        Limiter(second.budgets, clock, max_wait=0.001),
+    )
     for _ in range(5):  # the burst allowance, taken by one process
         mine.acquire("th:acme.tribalhabits.com", 240)
     with pytest.raises(RateLimited):
         theirs.acquire("th:acme.tribalhabits.com", 240)
     mine.block("th:acme.tribalhabits.com", 60)
     assert "th:acme.tribalhabits.com" in theirs.blocked_until()
-    first.dispose()
-    second.dispose()
+    first.close()
+    second.close()
 
 
 def test_exhausted_jobs_are_kept_as_failed_with_the_last_error(connected, sandboxes, fire):
@@ -72,10 +75,10 @@ def test_exhausted_jobs_are_kept_as_failed_with_the_last_error(connected, sandbo
     sandboxes.th_admin("POST", "/_admin/faults", {"kind": "500", "count": 10})
     fire("employee_created", JORDAN)
     assert worker.drain() == 3
-    [job] = services.store.list_jobs()
+    [job] = services.store.history.find()
     assert (job.status, job.attempts) == ("failed", 3)
     assert job.reason.startswith("gave up after 3 attempts: ")
-    assert len(services.store.list_attempts(job.id)) == 3
+    assert len(services.store.history.attempts(job.id)) == 3
 
 
 def test_many_workers_refresh_the_eh_token_once(connected, sandboxes, clock):

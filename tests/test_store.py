@@ -4,8 +4,8 @@ import threading
 
 import pytest
 
-from thsync.store import schema
-from thsync.store.database import Store
+from thsync.store import migrate, schema
+from thsync.store.repositories import Store
 
 
 def deliver(store, employee="e1", event="employee_updated", event_id=None, body="{}", coalesce=3):
@@ -15,11 +15,11 @@ def deliver(store, employee="e1", event="employee_updated", event_id=None, body=
         "employee_id": employee,
         "dedup_key": f"id:{event_id}" if event_id else f"sha256:{employee}{event}{body}",
     }
-    accepted = store.accept_delivery(
+    accepted = store.deliveries.accept(
         "acme", headers={"Content-Type": "application/json"}, body=body, meta=meta
     )
-    store.dispatch_deliveries(coalesce)
-    accepted.job_id = store.get_delivery(accepted.delivery_id)["job_id"]
+    store.jobs.dispatch(coalesce)
+    accepted.job_id = store.deliveries.get(accepted.delivery_id)["job_id"]
     return accepted
 
 
@@ -27,10 +27,10 @@ def test_upgrade_is_idempotent_and_versioned(store):
     import sqlalchemy as sa
 
     assert store.upgrade() == []
-    with store.engine.connect() as conn:
+    with store.db.engine.connect() as conn:
         applied = conn.execute(sa.select(schema.schema_version.c.version)).scalars().all()
-    assert sorted(applied) == [version for version, _ in schema.MIGRATIONS]
-    assert schema.latest_version() == max(applied)
+    assert sorted(applied) == [version for version, _ in migrate.MIGRATIONS]
+    assert migrate.latest_version() == max(applied)
 
 
 def test_intake_is_one_insert_and_the_dispatcher_queues_the_job(store):
@@ -40,13 +40,13 @@ def test_intake_is_one_insert_and_the_dispatcher_queues_the_job(store):
         "employee_id": "e1",
         "dedup_key": "id:e",
     }
-    accepted = store.accept_delivery("acme", headers={}, body="{}", meta=meta)
-    assert store.get_delivery(accepted.delivery_id)["job_id"] is None
-    assert store.list_jobs() == []
-    assert store.dispatch_deliveries(3) == 1
-    assert store.dispatch_deliveries(3) == 0
-    [job] = store.list_jobs()
-    assert store.get_delivery(accepted.delivery_id)["job_id"] == job.id
+    accepted = store.deliveries.accept("acme", headers={}, body="{}", meta=meta)
+    assert store.deliveries.get(accepted.delivery_id)["job_id"] is None
+    assert store.history.find() == []
+    assert store.jobs.dispatch(3) == 1
+    assert store.jobs.dispatch(3) == 0
+    [job] = store.history.find()
+    assert store.deliveries.get(accepted.delivery_id)["job_id"] == job.id
 
 
 def test_duplicate_event_id_is_recorded_but_queues_nothing(store):
@@ -54,9 +54,9 @@ def test_duplicate_event_id_is_recorded_but_queues_nothing(store):
     second = deliver(store, event_id="evt-1")
     assert (first.duplicate, second.duplicate) == (False, True)
     assert second.job_id is None
-    stored = store.get_delivery(second.delivery_id)
+    stored = store.deliveries.get(second.delivery_id)
     assert (stored["status"], stored["duplicate_of"]) == ("duplicate", first.delivery_id)
-    assert len(store.list_jobs()) == 1
+    assert len(store.history.find()) == 1
 
 
 def test_a_burst_for_one_employee_becomes_one_job(store):
@@ -65,84 +65,84 @@ def test_a_burst_for_one_employee_becomes_one_job(store):
         for e in ("employee_created", "employee_updated", "employee_onboarded")
     ]
     assert len(set(ids)) == 1
-    job = store.get_job(ids[0])
+    job = store.history.get(ids[0])
     assert job.event_types == ["employee_created", "employee_updated", "employee_onboarded"]
     assert len(job.delivery_ids) == 3
 
 
 def test_coalescing_window_defers_the_job_then_it_is_claimable(store, clock):
     deliver(store, event_id="a")
-    assert store.claim_job("w1", 60) is None
+    assert store.jobs.claim("w1", 60) is None
     clock.advance(3.1)
-    assert store.claim_job("w1", 60) is not None
+    assert store.jobs.claim("w1", 60) is not None
 
 
 def test_a_running_job_is_not_joined_and_the_next_waits_for_it(store, clock):
     first = deliver(store, event_id="a", coalesce=0)
-    job = store.claim_job("w1", 60)
+    job = store.jobs.claim("w1", 60)
     assert job.id == first.job_id
     second = deliver(store, event_id="b", coalesce=0)
     assert second.job_id != first.job_id
-    assert store.claim_job("w2", 60) is None  # same employee, earlier job still running
-    assert store.finish_job(job, status="succeeded", outcome="updated", reason="ok")
-    assert store.claim_job("w2", 60).id == second.job_id
+    assert store.jobs.claim("w2", 60) is None  # same employee, earlier job still running
+    assert store.jobs.finish(job, status="succeeded", outcome="updated", reason="ok")
+    assert store.jobs.claim("w2", 60).id == second.job_id
 
 
 def test_other_employees_run_while_one_is_busy(store):
     deliver(store, employee="e1", event_id="a", coalesce=0)
     deliver(store, employee="e2", event_id="b", coalesce=0)
-    first = store.claim_job("w1", 60)
-    second = store.claim_job("w2", 60)
+    first = store.jobs.claim("w1", 60)
+    second = store.jobs.claim("w2", 60)
     assert {first.employee_id, second.employee_id} == {"e1", "e2"}
 
 
 def test_an_expired_lease_lets_another_worker_take_the_job(store, clock):
     deliver(store, event_id="a", coalesce=0)
-    crashed = store.claim_job("w1", 60)
-    assert store.claim_job("w2", 60) is None
+    crashed = store.jobs.claim("w1", 60)
+    assert store.jobs.claim("w2", 60) is None
     clock.advance(61)
-    taken = store.claim_job("w2", 60)
+    taken = store.jobs.claim("w2", 60)
     assert (taken.id, taken.attempts) == (crashed.id, 2)
     # The crashed worker can no longer move the job on.
-    assert not store.finish_job(crashed, status="succeeded")
-    assert store.finish_job(taken, status="succeeded")
+    assert not store.jobs.finish(crashed, status="succeeded")
+    assert store.jobs.finish(taken, status="succeeded")
 
 
 def test_retry_waits_for_run_after_and_rate_limit_refunds_the_attempt(store, clock):
     deliver(store, event_id="a", coalesce=0)
-    job = store.claim_job("w1", 60)
-    store.finish_job(job, status="retry", run_after=clock.now() + 60, refund_attempt=True)
-    assert store.claim_job("w1", 60) is None
+    job = store.jobs.claim("w1", 60)
+    store.jobs.finish(job, status="retry", run_after=clock.now() + 60, refund_attempt=True)
+    assert store.jobs.claim("w1", 60) is None
     clock.advance(60)
-    again = store.claim_job("w1", 60)
+    again = store.jobs.claim("w1", 60)
     assert again.attempts == 1
 
 
 def test_failed_jobs_are_kept_and_can_be_requeued(store):
     deliver(store, event_id="a", coalesce=0)
-    job = store.claim_job("w1", 60)
-    store.finish_job(job, status="failed", reason="TH said 422", error="PermanentError")
-    assert store.get_job(job.id).status == "failed"
-    assert store.requeue_failed(tenant_id="acme") == [job.id]
-    requeued = store.get_job(job.id)
+    job = store.jobs.claim("w1", 60)
+    store.jobs.finish(job, status="failed", reason="TH said 422", error="PermanentError")
+    assert store.history.get(job.id).status == "failed"
+    assert store.jobs.requeue_failed(tenant_id="acme") == [job.id]
+    requeued = store.history.get(job.id)
     assert (requeued.status, requeued.attempts) == ("queued", 0)
 
 
 def test_requeue_skips_a_failed_job_already_covered_by_a_waiting_one(store):
     deliver(store, event_id="a", coalesce=0)
-    job = store.claim_job("w1", 60)
-    store.finish_job(job, status="failed", reason="boom")
+    job = store.jobs.claim("w1", 60)
+    store.jobs.finish(job, status="failed", reason="boom")
     newer = deliver(store, event_id="b", coalesce=0)
-    assert store.requeue_failed() == []
-    assert store.get_job(job.id).outcome == "superseded"
-    assert store.get_job(newer.job_id).status == "queued"
+    assert store.jobs.requeue_failed() == []
+    assert store.history.get(job.id).outcome == "superseded"
+    assert store.history.get(newer.job_id).status == "queued"
 
 
 def test_attempts_keep_calls_and_decision(store):
     deliver(store, event_id="a", coalesce=0)
-    job = store.claim_job("w1", 60)
+    job = store.jobs.claim("w1", 60)
     calls = [{"service": "th", "method": "GET", "path": "/users/x", "status": 404}]
-    store.record_attempt(
+    store.jobs.record_attempt(
         job,
         started_at=1.0,
         outcome="retry",
@@ -150,27 +150,27 @@ def test_attempts_keep_calls_and_decision(store):
         decision={"action": "upsert"},
         calls=calls,
     )
-    [attempt] = store.list_attempts(job.id)
+    [attempt] = store.history.attempts(job.id)
     assert attempt["calls"] == calls
     assert attempt["decision"] == {"action": "upsert"}
     assert (attempt["number"], attempt["error"]) == (1, "TransientError: 503")
 
 
 def test_rejected_deliveries_are_recorded(store):
-    delivery_id = store.record_rejected(
+    delivery_id = store.deliveries.record_rejected(
         "acme", http_status=400, headers={}, body="nope", body_size=4, error="the body is not JSON"
     )
-    stored = store.get_delivery(delivery_id)
+    stored = store.deliveries.get(delivery_id)
     assert (stored["status"], stored["http_status"], stored["body"]) == ("rejected", 400, "nope")
 
 
 def test_oauth_state_is_single_use_and_expires(store, clock):
-    store.save_oauth_state("s1", "acme", "enc-verifier")
-    assert store.pop_oauth_state("s1", 600)["verifier"] == "enc-verifier"
-    assert store.pop_oauth_state("s1", 600) is None
-    store.save_oauth_state("s2", "acme", "v")
+    store.connections.save_oauth_state("s1", "acme", "enc-verifier")
+    assert store.connections.pop_oauth_state("s1", 600)["verifier"] == "enc-verifier"
+    assert store.connections.pop_oauth_state("s1", 600) is None
+    store.connections.save_oauth_state("s2", "acme", "v")
     clock.advance(601)
-    assert store.pop_oauth_state("s2", 600) is None
+    assert store.connections.pop_oauth_state("s2", 600) is None
 
 
 def test_concurrent_intake_for_one_employee_never_makes_two_waiting_jobs(db_url, clock):
@@ -191,11 +191,11 @@ def test_concurrent_intake_for_one_employee_never_makes_two_waiting_jobs(db_url,
     for t in threads:
         t.join()
     assert errors == []
-    waiting = stores[0].list_jobs(status=["queued", "retry"])
+    waiting = stores[0].history.find(status=["queued", "retry"])
     assert len(waiting) == 1
     assert len(waiting[0].delivery_ids) == 40
     for s in stores:
-        s.dispose()
+        s.close()
 
 
 @pytest.mark.postgres
@@ -208,11 +208,11 @@ def test_many_workers_on_postgres_claim_each_job_once(pg_url, clock):
 
     def work(name):
         s = Store(pg_url, clock)
-        while (job := s.claim_job(name, 60)) is not None:
+        while (job := s.jobs.claim(name, 60)) is not None:
             with lock:
                 claimed.append(job.id)
-            s.finish_job(job, status="succeeded")
-        s.dispose()
+            s.jobs.finish(job, status="succeeded")
+        s.close()
 
     threads = [threading.Thread(target=work, args=(f"w{i}",)) for i in range(4)]
     for t in threads:
@@ -221,4 +221,4 @@ def test_many_workers_on_postgres_claim_each_job_once(pg_url, clock):
         t.join()
     assert sorted(claimed) == sorted(set(claimed))
     assert len(claimed) == 30
-    setup.dispose()
+    setup.close()

@@ -5,17 +5,17 @@ import logging
 import os
 from pathlib import Path
 
-from thsync.core.clock import SystemClock
-from thsync.core.crypto import Cipher
-from thsync.sources.employment_hero.client import EHClient
-from thsync.core.errors import NotConnected
-from thsync.store.budgets import Limiter
 from thsync.config.registry import Registry
 from thsync.config.settings import SettingsError
-from thsync.store.database import Store, sqlite_url_for
-from thsync.store.lifecycle import LifecycleStore
-from thsync.tribal_habits.client import THClient
+from thsync.core.clock import SystemClock
+from thsync.core.crypto import Cipher
+from thsync.core.errors import NotConnected
+from thsync.core.ratelimit import Limiter
+from thsync.sources.employment_hero.client import EHClient
 from thsync.sources.employment_hero.tokens import TokenVault
+from thsync.store.database import sqlite_url_for
+from thsync.store.repositories import Store
+from thsync.tribal_habits.client import THClient
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +48,7 @@ class Services:
         url = settings["DATABASE_URL"] or sqlite_url_for(settings["INSTANCE_PATH"])
         self.store = Store(url, self.clock)
         self.store.upgrade()
-        self.lifecycle = LifecycleStore(self.store)  # scheduled actions, reconciliations, holds
-        self.limiter = Limiter(self.store, self.clock)
+        self.limiter = Limiter(self.store.budgets, self.clock)
         self.vault = TokenVault(self.store, make_cipher(settings))
         self.registry = Registry(
             settings["TENANTS_DIR"],
@@ -65,7 +64,7 @@ class Services:
         """The tenant file's org UUID wins; otherwise the one found after connecting."""
         if tenant.eh_org_uuid:
             return tenant.eh_org_uuid
-        connection = self.store.get_connection(tenant.id) or {}
+        connection = self.store.connections.get(tenant.id) or {}
         if connection.get("org_uuid"):
             return connection["org_uuid"]
         raise NotConnected(
@@ -113,4 +112,4 @@ class Services:
             log.exception("could not send the failure alert for job %s", job.id)
 
     def close(self) -> None:
-        self.store.dispose()
+        self.store.close()

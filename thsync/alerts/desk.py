@@ -14,7 +14,6 @@ from zoneinfo import ZoneInfo
 
 from flask import render_template
 
-from thsync.web.access import golive
 from thsync.people.modes import mode_of
 
 log = logging.getLogger(__name__)
@@ -47,7 +46,7 @@ class AlertDesk:
         self.app = app
         self.mail = mail  # thsync.alerts.TimelyMail: SMTP with a timeout
         self.services = app.extensions["thsync"]
-        self.store = golive(self.services)
+        self.store = self.services.store
         self.settings = self.services.settings
         self.last_tick = None
 
@@ -59,7 +58,7 @@ class AlertDesk:
 
     def occurred(self, tenant, cause: str, detail: dict) -> None:
         """Count one occurrence; e-mail now unless this cause was e-mailed within the window."""
-        alert = self.store.count_alert(tenant.id, cause, detail.get("reason", ""))
+        alert = self.store.alerts.count(tenant.id, cause, detail.get("reason", ""))
         now = self.services.clock.now()
         if alert["last_sent_at"] is None or now - alert["last_sent_at"] >= self.repeat_seconds:
             template = detail.get("template", "email/alert.txt")
@@ -75,8 +74,8 @@ class AlertDesk:
                 template, tenant=tenant, alert=alert, count=count, **values, **self.words()
             )
         subject = f"[{tenant.name}] {detail['subject']}"
-        self.store.queue_mail(tenant.id, subject, body, tenant.alert_recipients)
-        self.store.alert_sent(alert["id"])
+        self.store.outbox.queue(tenant.id, subject, body, tenant.alert_recipients)
+        self.store.alerts.sent(alert["id"])
 
     def words(self) -> dict:
         return {"public_url": self.settings["PUBLIC_URL"], "cause_text": CAUSE_TEXT}
@@ -99,15 +98,15 @@ class AlertDesk:
     def watch_connection(self, tenant) -> None:
         status = self.services.vault.status(tenant.id)
         if status.get("status") == "needs_reauth":
-            if self.store.open_alert(tenant.id, "needs_reauth") is None:
+            if self.store.alerts.open(tenant.id, "needs_reauth") is None:
                 subject = "Employment Hero needs to be connected again"
                 self.occurred(tenant, "needs_reauth", {"subject": subject, **status})
         else:
             self.resolve(tenant, "needs_reauth")
 
     def watch_silence(self, tenant, now: float) -> None:
-        last = self.services.store.last_delivery_at(tenant.id)
-        row = self.store.get_mode(tenant.id) or {}
+        last = self.services.store.deliveries.last_received_at(tenant.id)
+        row = self.store.tenant_state.get_mode(tenant.id) or {}
         since = max(filter(None, [last, row.get("changed_at")]), default=None)
         if mode_of(self.services, tenant) != "live" or since is None:
             return self.resolve(tenant, "silence")
@@ -117,7 +116,7 @@ class AlertDesk:
         )
         if quiet < self.settings["SILENCE_BUSINESS_DAYS"]:
             return self.resolve(tenant, "silence")
-        if self.store.open_alert(tenant.id, "silence") is None:
+        if self.store.alerts.open(tenant.id, "silence") is None:
             subject = f"No webhooks from Employment Hero for {quiet} business days"
             reason = (
                 f"nothing received for {quiet} business days: check the webhook in Employment "
@@ -128,15 +127,15 @@ class AlertDesk:
 
     def watch_failures(self, tenant) -> None:
         """A failure cause clears once a sync of the tenant succeeds after its last failure."""
-        for alert in self.store.open_alerts(tenant.id, prefix="sync_failed:"):
-            if self.store.succeeded_since(tenant.id, alert["last_seen_at"]):
+        for alert in self.store.alerts.open_for(tenant.id, prefix="sync_failed:"):
+            if self.store.history.succeeded_since(tenant.id, alert["last_seen_at"]):
                 self.resolve(tenant, alert["cause"])
 
     def resolve(self, tenant, cause: str) -> None:
-        alert = self.store.open_alert(tenant.id, cause)
+        alert = self.store.alerts.open(tenant.id, cause)
         if alert is None:
             return
-        self.store.resolve_alert(alert["id"])
+        self.store.alerts.resolve(alert["id"])
         detail = {"subject": "Resolved: " + self.cause_text(alert), "reason": alert["detail"]}
         self.queue(tenant, alert, "email/alert_resolved.txt", detail, count=alert["total"])
 
@@ -147,9 +146,9 @@ class AlertDesk:
 
     def tell_repeats(self, now: float) -> None:
         before = now - self.repeat_seconds
-        for alert in self.store.due_grouped_alerts(before):
+        for alert in self.store.alerts.due(before):
             tenant, _ = self.services.registry.get(alert["tenant_id"])
-            if tenant is not None and self.store.claim_repeat(alert["id"], before):
+            if tenant is not None and self.store.alerts.claim_repeat(alert["id"], before):
                 subject = f"{alert['unsent']} more: " + self.cause_text(alert)
                 detail = {"subject": subject, "reason": alert["detail"]}
                 self.queue(tenant, alert, "email/alert.txt", detail, count=alert["unsent"])
@@ -158,10 +157,10 @@ class AlertDesk:
 
     def flush(self) -> int:
         sent = 0
-        for mail in self.store.claim_mail(lease=MAIL_LEASE_SECONDS):
+        for mail in self.store.outbox.claim(lease=MAIL_LEASE_SECONDS):
             error = self.send(mail)
             retry = min(60.0 * 2 ** mail["attempts"], MAX_RETRY_SECONDS)
-            self.store.mail_done(mail["id"], error=error, retry_in=retry)
+            self.store.outbox.done(mail["id"], error=error, retry_in=retry)
             sent += error is None
         return sent
 

@@ -61,7 +61,7 @@ class Alerter:
                 "job %s failed and tenant %s has no alert recipients", job.id, job.tenant_id
             )
             return
-        fresh = services.store.get_job(job.id) or job
+        fresh = services.store.history.get(job.id) or job
         person = person_name(fresh)
         detail = {
             "subject": f"Tribal Habits sync failed for {person}",

@@ -11,12 +11,12 @@ import click
 from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 
+from thsync.config.settings import SETTINGS
+from thsync.config.tenants import TenantFileErrors, load_tenant, tenant_files
+from thsync.pipeline.job import decision_dict
+from thsync.pipeline.worker import Worker
 from thsync.rules.engine import build_context, evaluate
 from thsync.rules.ruleset import RuleFileErrors, load_ruleset
-from thsync.config.settings import SETTINGS
-from thsync.pipeline.job import decision_dict
-from thsync.config.tenants import TenantFileErrors, load_tenant, tenant_files
-from thsync.pipeline.worker import Worker
 
 rules_cli = AppGroup("rules", help="Check rule and tenant files; preview a decision.")
 jobs_cli = AppGroup("jobs", help="List and retry sync jobs.")
@@ -109,7 +109,7 @@ def preview_command(tenant_id, event_file, employee_file, manager_file, custom_f
 @click.option("--limit", default=50, show_default=True)
 def list_jobs(tenant_id, status, limit):
     """Recent jobs, newest first."""
-    for job in services().store.list_jobs(tenant_id=tenant_id, status=status, limit=limit):
+    for job in services().store.history.find(tenant_id=tenant_id, status=status, limit=limit):
         click.echo(
             f"#{job.id}\t{job.tenant_id}\t{job.employee_id}\t{job.status}\t"
             f"{job.outcome or ''}\t{job.reason or ''}"
@@ -121,7 +121,7 @@ def list_jobs(tenant_id, status, limit):
 @click.argument("job_ids", nargs=-1, type=int)
 def retry_jobs(tenant_id, job_ids):
     """Queue failed jobs again (all failed jobs, a tenant's, or the ids given)."""
-    requeued = services().store.requeue_failed(tenant_id=tenant_id, job_ids=job_ids)
+    requeued = services().store.jobs.requeue_failed(tenant_id=tenant_id, job_ids=job_ids)
     click.echo(f"{len(requeued)} job(s) queued again: {', '.join(map(str, requeued)) or '-'}")
 
 
@@ -129,7 +129,7 @@ def retry_jobs(tenant_id, job_ids):
 @click.argument("delivery_id", type=int)
 def replay(delivery_id):
     """Sync the delivery's employee again (their latest EH state)."""
-    job_id = services().store.queue_replay(delivery_id)
+    job_id = services().store.jobs.queue_replay(delivery_id)
     if job_id is None:
         raise click.ClickException(f"delivery {delivery_id} does not exist or names no employee")
     click.echo(f"delivery {delivery_id} queued as job {job_id}")
@@ -138,7 +138,7 @@ def replay(delivery_id):
 @deliveries_cli.command("show")
 @click.argument("delivery_id", type=int)
 def show_delivery(delivery_id):
-    delivery = services().store.get_delivery(delivery_id)
+    delivery = services().store.deliveries.get(delivery_id)
     if delivery is None:
         raise click.ClickException(f"delivery {delivery_id} does not exist")
     click.echo(json.dumps(delivery, indent=2, default=str))

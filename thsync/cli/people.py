@@ -48,7 +48,7 @@ def run_command(tenant_id, dry_run):
 @click.option("--json", "as_json", is_flag=True, help="the whole report as JSON")
 def show_command(rec_id, as_json):
     """A stored drift report."""
-    found = services().lifecycle.get_reconciliation(rec_id)
+    found = services().store.reconciliations.get(rec_id)
     if found is None:
         raise click.ClickException(f"reconciliation {rec_id} does not exist")
     if as_json:
@@ -61,7 +61,7 @@ def show_command(rec_id, as_json):
 @click.option("--tenant", "tenant_id")
 def list_command(tenant_id):
     """Recent reconciliations, newest first."""
-    for rec in services().lifecycle.list_reconciliations(tenant_id):
+    for rec in services().store.reconciliations.find(tenant_id):
         counts = ", ".join(f"{k} {v}" for k, v in rec["summary"].items() if v)
         mode = "dry run" if rec["dry_run"] else rec["trigger"]
         click.echo(f"#{rec['id']}\t{rec['tenant_id']}\t{rec['status']}\t{mode}\t{counts}")
@@ -110,8 +110,8 @@ def describe_item(section: str, item: dict) -> str:
 @click.option("--all", "show_all", is_flag=True, help="fired and cancelled ones too")
 def schedule_list(tenant_id, show_all):
     """Scheduled actions with their due time in the tenant's time zone."""
-    lifecycle = services().lifecycle
-    for action in lifecycle.list_actions(tenant_id, status=None if show_all else "pending"):
+    store = services().store
+    for action in store.schedule.find(tenant_id, status=None if show_all else "pending"):
         due = describe(action["due_at"], zone_of(action["tenant_id"]))
         who = action["employee_id"] or "(whole tenant)"
         click.echo(
@@ -124,7 +124,7 @@ def schedule_list(tenant_id, show_all):
 @click.argument("action_id", type=int)
 def schedule_cancel(action_id):
     """Cancel one pending scheduled action."""
-    cancelled = services().lifecycle.cancel(action_id=action_id, reason="cancelled by support")
+    cancelled = services().store.schedule.cancel(action_id=action_id, reason="cancelled by support")
     if not cancelled:
         raise click.ClickException(f"no pending scheduled action {action_id}")
     click.echo(f"scheduled action {action_id} cancelled")
@@ -134,7 +134,7 @@ def schedule_cancel(action_id):
 @click.option("--tenant", "tenant_id")
 def holds_list(tenant_id):
     """Open holds: what the safeguards stopped, waiting for support."""
-    for hold in services().lifecycle.list_holds(tenant_id):
+    for hold in services().store.holds.find(tenant_id):
         click.echo(
             f"#{hold['id']}\t{hold['tenant_id']}\t{hold['kind']}\t{len(hold['items'])} "
             f"person(s)\t{hold['reason']}"
@@ -144,7 +144,7 @@ def holds_list(tenant_id):
 @holds_cli.command("show")
 @click.argument("hold_id", type=int)
 def holds_show(hold_id):
-    hold = services().lifecycle.get_hold(hold_id)
+    hold = services().store.holds.get(hold_id)
     if hold is None:
         raise click.ClickException(f"hold {hold_id} does not exist")
     click.echo(json.dumps(hold, indent=2, default=str))

@@ -10,8 +10,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from thsync.rules.ruleset import RuleFileErrors, load_ruleset
 from thsync.config.tenants import TenantFileErrors, load_tenant, tenant_files
+from thsync.rules.ruleset import RuleFileErrors, load_ruleset
 
 log = logging.getLogger(__name__)
 

@@ -6,6 +6,13 @@ takes a clock with now() (epoch seconds) and sleep(seconds).
 
 import threading
 import time
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def now(self) -> float: ...
+
+    def sleep(self, seconds: float) -> None: ...
 
 
 class SystemClock:

@@ -4,7 +4,6 @@ that went through (in live or in shadow), and the SSO key (TH matches logins on 
 from collections import defaultdict
 from dataclasses import dataclass
 
-from thsync.web.access import golive
 from thsync.people.modes import WOULD
 
 CREATED = ("created", WOULD["created"])
@@ -70,8 +69,8 @@ def trigger_text(options: dict) -> str:
 
 
 def items(services, tenant, ruleset) -> list[dict]:
-    jobs = golive(services).succeeded_jobs(tenant.id)
-    marks = golive(services).checklist_marks(tenant.id)
+    jobs = services.store.history.succeeded(tenant.id)
+    marks = services.store.tenant_state.checklist_marks(tenant.id)
     trigger = trigger_text(dict(ruleset.options)) if ruleset else ""
     out = []
     for item in ITEMS:
@@ -97,7 +96,7 @@ def sso(services, tenant, ruleset, limit: int = 5) -> dict:
     for whom it is blank or shared (TH would refuse them, or sign one in as the other)."""
     source = dict(ruleset.options).get("user_name_from", "id") if ruleset else "id"
     latest = {}
-    for job in golive(services).succeeded_jobs(tenant.id, limit=2000):
+    for job in services.store.history.succeeded(tenant.id, limit=2000):
         payload = (job.decision or {}).get("payload")
         if payload is not None:
             latest[job.employee_id] = payload.get("user_name")

@@ -46,7 +46,7 @@ def _switch_reason(decision, options, th) -> str | None:
 
 def _check_identity(deps, tenant, job, decision):
     """A deactivation goes to the user TH really has; a create under a new user_name is held."""
-    snapshot = deps.store.get_snapshot(tenant.id, job.employee_id)
+    snapshot = deps.store.people.get(tenant.id, job.employee_id)
     user_name = decision.payload.get("user_name")
     problem = safeguards.identity_change(snapshot, user_name)
     if problem is None:
@@ -61,16 +61,16 @@ def _check_identity(deps, tenant, job, decision):
 
 def _check_burst(deps, tenant, job, decision, options) -> str | None:
     """One burst of leavers larger than the tenant's limit is held, not carried out."""
-    lifecycle = deps.lifecycle
+    store = deps.store
     item = {"employee_id": job.employee_id, **_who(decision.payload)}
-    held = lifecycle.open_hold(tenant.id, "mass_deactivation")
+    held = store.holds.open(tenant.id, "mass_deactivation")
     if held is not None:
-        lifecycle.add_to_hold(held["id"], item)
+        store.holds.add(held["id"], item)
         return f"held (#{held['id']}): a mass deactivation of this tenant awaits support"
     since = deps.clock.now() - BURST_SECONDS
-    recent = lifecycle.recent_deactivations(tenant.id, since) + 1
+    recent = store.history.recent_deactivations(tenant.id, since) + 1
     # Active before the burst: those known active now, plus the burst's earlier leavers.
-    active = lifecycle.active_users_known(tenant.id) + recent - 1
+    active = store.people.active_count(tenant.id) + recent - 1
     if recent <= safeguards.mass_limit(active, options):
         return None
     hold_id = safeguards.hold_mass_deactivation(
@@ -86,7 +86,7 @@ def _who(payload: dict) -> dict:
 
 def after_apply(deps, tenant, job, result, timing: Timing) -> list[str]:
     """Plan, move or cancel the person's future actions; pass a new e-mail to their reports."""
-    notes = keep_schedule(deps.lifecycle, tenant.id, job.employee_id, timing)
+    notes = keep_schedule(deps.store, tenant.id, job.employee_id, timing)
     if timing.note:
         notes.append(timing.note)
     email = (result.changes or {}).get("email") if result is not None else None
@@ -102,7 +102,7 @@ def propagate_manager_email(deps, tenant_id, manager_id, old_email) -> list[int]
     rules then read the manager's new one from EH)."""
     old = safeguards.key(old_email)
     jobs = []
-    for employee_id, snap in deps.lifecycle.snapshots(tenant_id).items():
+    for employee_id, snap in deps.store.people.by_employee(tenant_id).items():
         if employee_id != manager_id and safeguards.key(snap["user"].get("manager_email")) == old:
-            jobs.append(deps.lifecycle.queue_sync(tenant_id, employee_id, "employee_updated"))
+            jobs.append(deps.store.jobs.queue_sync(tenant_id, employee_id, "employee_updated"))
     return jobs

@@ -9,7 +9,6 @@ import time
 from dataclasses import replace
 
 from thsync.core import http
-from thsync.web.access import golive
 from thsync.tribal_habits.client import THClient, UpsertResult
 
 MODES = ("shadow", "live", "paused")
@@ -19,7 +18,7 @@ NOT_SENT = "not sent: the tenant is in shadow mode"
 
 
 def mode_of(services, tenant) -> str:
-    row = golive(services).get_mode(tenant.id)
+    row = services.store.tenant_state.get_mode(tenant.id)
     return row["mode"] if row else tenant.mode
 
 
@@ -30,7 +29,7 @@ def paused_tenants(services) -> list[str]:
 def set_mode(services, tenant, mode: str, changed_by: str) -> None:
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
-    golive(services).set_mode(tenant.id, mode, changed_by)
+    services.store.tenant_state.set_mode(tenant.id, mode, changed_by)
 
 
 class ShadowTHClient(THClient):
@@ -66,12 +65,14 @@ def _would(result: UpsertResult) -> UpsertResult:
 def waiting(services, tenant) -> dict:
     """What switching to live would face: jobs waiting, and what shadow would have written."""
     store = services.store
-    row = golive(services).get_mode(tenant.id) or {}
+    row = services.store.tenant_state.get_mode(tenant.id) or {}
     since = row.get("shadow_since")
-    shadow_jobs = golive(services).jobs_with_outcomes(tenant.id, SHADOW_OUTCOMES, since)
+    shadow_jobs = services.store.history.with_outcomes(tenant.id, SHADOW_OUTCOMES, since)
     return {
-        "queued": [job.__dict__ for job in store.list_jobs(tenant_id=tenant.id, status="queued")],
-        "retry": [job.__dict__ for job in store.list_jobs(tenant_id=tenant.id, status="retry")],
+        "queued": [
+            job.__dict__ for job in store.history.find(tenant_id=tenant.id, status="queued")
+        ],
+        "retry": [job.__dict__ for job in store.history.find(tenant_id=tenant.id, status="retry")],
         "would_have": [job.__dict__ for job in shadow_jobs],
     }
 
@@ -86,7 +87,7 @@ def go_live(services, tenant, changed_by: str, replay: bool) -> list[int]:
     for job in waiting(services, tenant)["would_have"]:
         if job["employee_id"] not in latest and job["delivery_ids"]:
             latest[job["employee_id"]] = job["delivery_ids"][-1]
-    queued = [services.store.queue_replay(delivery_id) for delivery_id in latest.values()]
+    queued = [services.store.jobs.queue_replay(delivery_id) for delivery_id in latest.values()]
     return [job_id for job_id in queued if job_id is not None]
 
 

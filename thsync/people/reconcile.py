@@ -15,14 +15,14 @@ from contextlib import ExitStack
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from thsync.people import safeguards
 from thsync.core.errors import RateLimited, SyncError
+from thsync.core.ratelimit import Limiter
+from thsync.people import safeguards
 from thsync.people.modes import mode_of
-from thsync.store.budgets import Limiter
 from thsync.people.timing import describe, keep_schedule, plan_timing
 from thsync.pipeline.job import custom_field_values, decide
-from thsync.tribal_habits.client import diff_user, normalise_user
 from thsync.pipeline.worker import CallLog
+from thsync.tribal_habits.client import diff_user, normalise_user
 
 log = logging.getLogger(__name__)
 
@@ -55,15 +55,15 @@ class Run:
         self.writes = []  # (kind, item, current TH user or None)
 
     def load(self, employees: list, users: list) -> None:
-        lifecycle = self.services.lifecycle
+        store = self.services.store
         self.employees = employees
         self.by_id = {e.get("id"): e for e in employees}
         self.users = {safeguards.key(u.get("user_name")): u for u in users}
         self.by_email = safeguards.index_by_email(users)
-        self.snapshots = lifecycle.snapshots(self.tenant.id)
-        self.busy = lifecycle.pending_job_employees(self.tenant.id)
-        self.last_jobs = lifecycle.last_jobs(self.tenant.id)
-        pending = lifecycle.list_actions(self.tenant.id)
+        self.snapshots = store.people.by_employee(self.tenant.id)
+        self.busy = store.history.pending_employees(self.tenant.id)
+        self.last_jobs = store.history.last_by_employee(self.tenant.id)
+        pending = store.schedule.find(self.tenant.id)
         self.scheduled = {(a["employee_id"], a["action"]) for a in pending}
         self.known = known_keys(employees, self.snapshots)
 
@@ -84,10 +84,10 @@ def reconcile(services, tenant_id: str, *, dry_run: bool = False, trigger: str =
     tenant, ruleset = services.registry.get(tenant_id)
     if tenant is None:
         raise LookupError(f"unknown tenant {tenant_id} (or its file does not load)")
-    lifecycle = services.lifecycle
+    store = services.store
     mode = mode_of(services, tenant)
     dry_run = dry_run or mode == "paused"  # a paused tenant gets a report, never a write
-    rec_id = lifecycle.start_reconciliation(tenant_id, dry_run=dry_run, trigger=trigger)
+    rec_id = store.reconciliations.start(tenant_id, dry_run=dry_run, trigger=trigger)
     run, calls = Run(services, tenant, ruleset, dry_run), CallLog(services.clock)
     run.report["mode"] = mode
     try:
@@ -104,19 +104,19 @@ def reconcile(services, tenant_id: str, *, dry_run: bool = False, trigger: str =
     except Exception as exc:
         run.report["calls"] = count_calls(calls.calls)
         summary = summarise(run.report)
-        lifecycle.finish_reconciliation(
+        store.reconciliations.finish(
             rec_id, status="failed", summary=summary, report=run.report, error=str(exc)
         )
         raise
     run.report["calls"] = count_calls(calls.calls)
     summary = summarise(run.report)
-    lifecycle.finish_reconciliation(rec_id, status="done", summary=summary, report=run.report)
+    store.reconciliations.finish(rec_id, status="done", summary=summary, report=run.report)
     log.info("reconciliation %s of %s: %s", rec_id, tenant_id, summary)
     return {"id": rec_id, "summary": summary, "report": run.report}
 
 
 def open_clients(services, tenant, calls, stack: ExitStack):
-    patient = Limiter(services.store, services.clock, max_wait=PATIENCE)
+    patient = Limiter(services.store.budgets, services.clock, max_wait=PATIENCE)
     eh = stack.enter_context(services.eh_client(tenant, calls))
     th = stack.enter_context(services.th_client(tenant, calls))
     eh.limiter = th.limiter = patient  # same budgets, but this run waits for its slots
@@ -213,7 +213,7 @@ def _keep_timing(run: Run, employee_id, timing) -> None:
     touches = {(employee_id, kind) for kind in timing.cancel} & run.scheduled
     if run.dry_run or not (touches or timing.create_at or timing.deactivate_at):
         return
-    keep_schedule(run.services.lifecycle, run.tenant.id, employee_id, timing)
+    keep_schedule(run.services.store, run.tenant.id, employee_id, timing)
 
 
 def _identity_held(run: Run, employee_id, who: dict, payload: dict) -> bool:
@@ -341,7 +341,7 @@ def _record_write(run: Run, kind: str, item: dict, user) -> None:
     if employee_id is None:
         return
     if user and run.report["mode"] != "shadow":  # shadow writes were not sent: TH lacks them
-        run.services.store.save_snapshot(
+        run.services.store.people.save(
             run.tenant.id, employee_id, user.get("user_name") or item["user_name"], user, None
         )
     run.report["recovered"].append(

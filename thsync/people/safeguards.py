@@ -80,7 +80,7 @@ def hold_mass_deactivation(
 ) -> int:
     """Hold a list of deactivations and e-mail it; returns the hold id. `count` is how many
     the run would deactivate in all (a burst's earlier ones went through before it was one)."""
-    lifecycle = services.lifecycle
+    store = services.store
     limit = mass_limit(active, _options(services, tenant.id))
     count = len(items) if count is None else count
     held = (
@@ -92,7 +92,7 @@ def hold_mass_deactivation(
         f"{source} would deactivate {count} of {active} active users (more than the "
         f"limit of {limit}); {held}"
     )
-    hold_id = lifecycle.hold(tenant.id, "mass_deactivation", reason, items)
+    hold_id = store.holds.hold(tenant.id, "mass_deactivation", reason, items)
     alert(
         services,
         tenant,
@@ -105,8 +105,8 @@ def hold_mass_deactivation(
 
 
 def hold_identity(services, tenant, employee_id, reason, item) -> int:
-    existing = services.lifecycle.open_hold(tenant.id, "identity", employee_id)
-    hold_id = services.lifecycle.hold(tenant.id, "identity", reason, [item], employee_id)
+    existing = services.store.holds.open(tenant.id, "identity", employee_id)
+    hold_id = services.store.holds.hold(tenant.id, "identity", reason, [item], employee_id)
     if existing is None:  # one e-mail per held person, not one per event
         alert(
             services,
@@ -121,7 +121,7 @@ def hold_identity(services, tenant, employee_id, reason, item) -> int:
 
 def release(services, hold_id) -> dict:
     """Carry out a held mass deactivation (support's decision); identity holds just close."""
-    hold = services.lifecycle.get_hold(hold_id)
+    hold = services.store.holds.get(hold_id)
     if hold is None or hold["status"] != "held":
         raise LookupError(f"hold {hold_id} does not exist or was already decided")
     tenant, _ = services.registry.get(hold["tenant_id"])
@@ -130,7 +130,7 @@ def release(services, hold_id) -> dict:
         with services.th_client(tenant) as th:
             for item in hold["items"]:
                 _deactivate_one(th, item, done)
-    if not services.lifecycle.resolve_hold(hold_id, "released", done):
+    if not services.store.holds.resolve(hold_id, "released", done):
         raise LookupError(f"hold {hold_id} was decided by someone else meanwhile")
     return done
 
@@ -144,7 +144,7 @@ def _deactivate_one(th, item: dict, done: dict) -> None:
 
 
 def discard(services, hold_id) -> None:
-    if not services.lifecycle.resolve_hold(hold_id, "discarded", {"discarded": True}):
+    if not services.store.holds.resolve(hold_id, "discarded", {"discarded": True}):
         raise LookupError(f"hold {hold_id} does not exist or was already decided")
 
 
@@ -171,8 +171,6 @@ def alert(services, tenant, subject: str, message: str, items=(), command: str =
 def _send(alerter, tenant, recipients, subject, message, items, command) -> None:
     from flask import render_template
 
-    from thsync.web.access import golive
-
     with alerter.app.app_context():
         body = render_template(
             "email/lifecycle_alert.txt",
@@ -182,7 +180,7 @@ def _send(alerter, tenant, recipients, subject, message, items, command) -> None
             command=command,
         )
     # Through the alert outbox: the worker sends it, and retries while SMTP is away.
-    golive(alerter.app.extensions["thsync"]).queue_mail(tenant.id, subject, body, recipients)
+    alerter.app.extensions["thsync"].store.outbox.queue(tenant.id, subject, body, recipients)
 
 
 def _options(services, tenant_id) -> dict:

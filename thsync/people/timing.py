@@ -108,22 +108,22 @@ def _plan_creation(timing: Timing, fields, options, today, zone) -> None:
     )
 
 
-def keep_schedule(lifecycle, tenant_id: str, employee_id: str, timing: Timing) -> list[str]:
+def keep_schedule(store, tenant_id: str, employee_id: str, timing: Timing) -> list[str]:
     """Write the timing's plan to the store; returns what changed, for the job's reason."""
     done = []
     for kind in timing.cancel:
-        if lifecycle.cancel(
+        if store.schedule.cancel(
             tenant_id=tenant_id, employee_id=employee_id, action=kind, reason="EH changed"
         ):
             done.append(f"cancelled the scheduled {kind}")
     if timing.deactivate_at is not None:
-        lifecycle.schedule(
+        store.schedule.plan(
             tenant_id, employee_id, "deactivate", timing.deactivate_at, "end of last day"
         )
     if timing.create_at is not None:
-        pending = lifecycle.pending_action(tenant_id, employee_id, "create")
+        pending = store.schedule.pending(tenant_id, employee_id, "create")
         if pending or not timing.create_move_only:
-            lifecycle.schedule(tenant_id, employee_id, "create", timing.create_at, "start date")
+            store.schedule.plan(tenant_id, employee_id, "create", timing.create_at, "start date")
     return done
 
 
@@ -152,25 +152,25 @@ def next_reconcile_at(now: float, options: dict, zone: str, after_run: bool) -> 
 
 def plan_reconciliations(services) -> None:
     """Make sure each tenant with a period has its next reconciliation planned."""
-    lifecycle, now = services.lifecycle, services.clock.now()
+    store, now = services.store, services.clock.now()
     paused = set(paused_tenants(services))
     for tenant in services.registry.tenants():
         _, ruleset = services.registry.get(tenant.id)
         if ruleset is None or tenant.id in paused:
             continue  # a paused tenant's reconciliation is planned again once it resumes
         at = next_reconcile_at(now, ruleset.options, tenant.time_zone, after_run=False)
-        pending = lifecycle.pending_action(tenant.id, "", "reconcile")
+        pending = store.schedule.pending(tenant.id, "", "reconcile")
         if at is None and pending:
-            lifecycle.cancel(action_id=pending["id"], reason="reconcile_every_hours is 0")
+            store.schedule.cancel(action_id=pending["id"], reason="reconcile_every_hours is 0")
         elif at is not None and pending is None:
-            lifecycle.schedule(tenant.id, "", "reconcile", at, "periodic reconciliation")
+            store.schedule.plan(tenant.id, "", "reconcile", at, "periodic reconciliation")
 
 
 def tick(services) -> list[dict]:
     """Fire what is due (each action once across processes) and run due reconciliations."""
     from thsync.people.reconcile import reconcile  # reconcile imports this module
 
-    fired = services.lifecycle.fire_due()
+    fired = services.store.schedule.fire_due()
     for action in fired:
         if action["action"] != "reconcile":
             log.info("scheduled %s of %s fired as job %s", *_what(action))
@@ -194,7 +194,7 @@ def _plan_next(services, tenant_id: str) -> None:
     now = services.clock.now()
     at = next_reconcile_at(now, ruleset.options, tenant.time_zone, after_run=True)
     if at is not None:
-        services.lifecycle.schedule(tenant_id, "", "reconcile", at, "periodic reconciliation")
+        services.store.schedule.plan(tenant_id, "", "reconcile", at, "periodic reconciliation")
 
 
 class Ticker:

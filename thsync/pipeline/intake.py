@@ -56,7 +56,7 @@ def read_body(limit: int) -> bytes:
 def refuse(tenant_id, status, error, raw: bytes, size: int):
     text = raw[:BODY_KEEP_ON_REJECT].decode("utf-8", "replace")
     try:
-        delivery_id = services().store.record_rejected(
+        delivery_id = services().store.deliveries.record_rejected(
             tenant_id,
             http_status=status,
             headers=kept_headers(),
@@ -114,7 +114,7 @@ def receive(tenant_id, token):
 
 def accept(tenant_id, body, raw, meta):
     try:
-        accepted = services().store.accept_delivery(
+        accepted = services().store.deliveries.accept(
             tenant_id, headers=kept_headers(), body=raw.decode("utf-8"), meta=meta
         )
     except StoreUnavailable as exc:

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from thsync.rules.engine import build_context, evaluate
 from thsync.core.errors import PermanentError, SyncError
 from thsync.people.lifecycle import after_apply, before_apply
+from thsync.rules.engine import build_context, evaluate
 
 # When a coalesced job carries several event types, the strongest decision wins.
 PRECEDENCE = {"deactivate": 4, "upsert": 3, "update": 2, "skip": 1}
@@ -42,7 +42,7 @@ def decision_dict(decision) -> dict:
 
 def latest_event(store, job) -> dict:
     for delivery_id in reversed(job.delivery_ids):
-        delivery = store.get_delivery(delivery_id)
+        delivery = store.deliveries.get(delivery_id)
         if delivery and delivery.get("body"):
             return json.loads(delivery["body"])
     return {}
@@ -173,7 +173,7 @@ def sync_person(job, deps, recorder, clients: ExitStack) -> Result:
         exc.decision = summary  # the failed job keeps who it was for and what was rendered
         raise
     if result is not None and result.user:
-        deps.store.save_snapshot(
+        deps.store.people.save(
             tenant.id, job.employee_id, result.user.get("user_name"), result.user, job.id
         )
     if result is not None:

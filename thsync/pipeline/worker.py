@@ -14,9 +14,9 @@ import traceback
 
 from thsync.alerts import desk as alerting
 from thsync.people.modes import paused_tenants
-from thsync.pipeline.retry import RetryPolicy, next_step
 from thsync.people.timing import Ticker
 from thsync.pipeline.job import run_job
+from thsync.pipeline.retry import RetryPolicy, next_step
 
 log = logging.getLogger(__name__)
 KEEPS_FAILING_AFTER = 3  # attempts; the tenant's alert recipients hear of it then
@@ -66,10 +66,10 @@ class Worker:
 
     def run_once(self, ignore_run_after: bool = False):
         store = self.services.store
-        store.dispatch_deliveries(self.services.settings["COALESCE_SECONDS"])
+        store.jobs.dispatch(self.services.settings["COALESCE_SECONDS"])
         alerting.tick(self.services)  # grouped alerts, silence, the outbox; never raises
         self.ticker.tick()
-        job = store.claim_job(
+        job = store.jobs.claim(
             self.name,
             self.lease,
             exclude_tenants=self.blocked_tenants(),
@@ -88,7 +88,7 @@ class Worker:
         except Exception as exc:  # every failure is classified, recorded and rescheduled
             self._fail(job, exc, started, calls)
             return
-        self.services.store.record_attempt(
+        self.services.store.jobs.record_attempt(
             job,
             started_at=started,
             outcome=result.status,
@@ -96,7 +96,7 @@ class Worker:
             decision=result.decision,
             calls=calls.calls,
         )
-        self.services.store.finish_job(
+        self.services.store.jobs.finish(
             job,
             status=result.status,
             outcome=result.outcome,
@@ -113,7 +113,7 @@ class Worker:
         decision = getattr(exc, "decision", None)
         outcome = {"wait": "rate_limited", "retry": "retry", "fail": "failed"}[step.action]
         store = self.services.store
-        store.record_attempt(
+        store.jobs.record_attempt(
             job,
             started_at=started,
             outcome=outcome,
@@ -122,7 +122,7 @@ class Worker:
             calls=calls.calls,
         )
         if step.action == "fail":
-            store.finish_job(
+            store.jobs.finish(
                 job,
                 status="failed",
                 outcome="failed",
@@ -133,7 +133,7 @@ class Worker:
             log.warning("job %s failed: %s", job.id, step.reason)
             self.services.alert_failure(job, step.reason)
             return
-        store.finish_job(
+        store.jobs.finish(
             job,
             status="retry",
             outcome=outcome,

@@ -34,8 +34,8 @@ import re
 
 from jmespath.exceptions import JMESPathError
 
-from thsync.rules.jmes import parse_date
 from thsync.rules.errors import did_you_mean, point_at, unknown_key
+from thsync.rules.jmes import parse_date
 
 NODE_KEYS = ("and", "or", "not", "match")
 MATCH_KEYS = ("value", "op", "to")

@@ -46,6 +46,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from thsync.core.yamlsafe import YamlError, read_yaml_file
 from thsync.rules.errors import Loc, Reporter, RuleError, RuleFileErrors
 from thsync.rules.schema import (
     CONTEXT_NAMES,
@@ -66,7 +67,6 @@ from thsync.rules.schema import (
     inherit,
     set_options,
 )
-from thsync.core.yamlsafe import YamlError, read_yaml_file
 
 __all__ = ["RuleError", "RuleFileErrors", "RuleSet", "check_files", "load_ruleset"]
 

@@ -10,9 +10,9 @@ import re
 from dataclasses import dataclass, field
 
 from thsync.rules.conditions import compile_condition, same, shown
+from thsync.rules.errors import did_you_mean, point_at, unknown_key
 from thsync.rules.jmes import ExpressionError, compile_jmespath, parse_jmespath
 from thsync.rules.render import compile_value, unknown_names
-from thsync.rules.errors import did_you_mean, point_at, unknown_key
 
 TOP_KEYS = (
     "extends",

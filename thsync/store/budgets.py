@@ -1,55 +1,43 @@
-"""Call budgets shared by every worker process, kept in the database.
+"""Rate budgets per key (GCRA state and 429 blocks), shared by every process."""
 
-GCRA (the "generic cell rate algorithm"): each key keeps one number, the theoretical arrival
-time (TAT) of the next call. A call is allowed when TAT - now <= burst tolerance, and moves TAT
-on by one emission interval. The rate is lowered by the burst so that no sliding minute ever
-holds more than `per_minute` calls. A 429 sets `blocked_until`, and nobody calls the key before.
-"""
+import sqlalchemy as sa
 
-from thsync.core.errors import RateLimited
-
-BURST = 5
-SLACK = 0.001  # seconds; epoch floats are too coarse for exact comparisons
+from thsync.store import schema as s
+from thsync.store.database import Repository
 
 
-def decide(per_minute: int, burst: int = BURST):
-    """The pure GCRA step for one call: (tat, blocked_until, now) -> (new_tat | None, wait)."""
-    interval = 60.0 / max(per_minute - burst, 1)
-    tolerance = (burst - 1) * interval
-
-    def step(tat: float, blocked_until: float, now: float):
-        if blocked_until > now:
-            return None, blocked_until - now
-        tat = max(tat, now)
-        if tat - now > tolerance + SLACK:
-            return None, tat - tolerance - now
-        return tat + interval, 0.0
-
-    return step
-
-
-class Limiter:
-    """acquire() waits (through the clock) when the wait is short, else raises RateLimited."""
-
-    def __init__(self, store, clock, max_wait: float = 5.0):
-        self.store = store
-        self.clock = clock
-        self.max_wait = max_wait
-
-    def acquire(self, key: str, per_minute: int) -> None:
-        step = decide(per_minute)
-        while True:
-            wait = self.store.reserve_rate(key, step)
-            if wait <= 0:
-                return
-            if wait > self.max_wait:
-                raise RateLimited(
-                    f"call budget for {key} is spent; next slot in {wait:.0f} s", retry_after=wait
+class Budgets(Repository):
+    def reserve(self, key, decide) -> float:
+        """Under a lock on the key's row, call decide(tat, blocked_until, now) ->
+        (new_tat or None, wait). new_tat is written when not None. Returns wait."""
+        now = self.clock.now()
+        with self.db.transaction() as conn:
+            self.db.insert_ignore(conn, s.rate_limits, dict(key=key, tat=0.0, blocked_until=0.0))
+            row = conn.execute(
+                sa.select(s.rate_limits).where(s.rate_limits.c.key == key).with_for_update()
+            ).one()
+            new_tat, wait = decide(row.tat, row.blocked_until, now)
+            if new_tat is not None:
+                conn.execute(
+                    s.rate_limits.update().where(s.rate_limits.c.key == key).values(tat=new_tat)
                 )
-            self.clock.sleep(wait)
+            return wait
 
-    def block(self, key: str, seconds: float) -> None:
-        self.store.block_rate(key, self.clock.now() + seconds)
+    def block(self, key, until) -> None:
+        with self.db.transaction() as conn:
+            if not self.db.insert_ignore(
+                conn, s.rate_limits, dict(key=key, tat=0.0, blocked_until=until)
+            ):
+                conn.execute(
+                    s.rate_limits.update()
+                    .where(s.rate_limits.c.key == key, s.rate_limits.c.blocked_until < until)
+                    .values(blocked_until=until)
+                )
 
-    def blocked_until(self) -> dict[str, float]:
-        return self.store.blocked_keys()
+    def blocked(self) -> dict[str, float]:
+        now = self.clock.now()
+        query = sa.select(s.rate_limits.c.key, s.rate_limits.c.blocked_until).where(
+            s.rate_limits.c.blocked_until > now
+        )
+        with self.db.engine.connect() as conn:
+            return {key: until for key, until in conn.execute(query)}

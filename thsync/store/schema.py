@@ -1,36 +1,23 @@
-"""The database schema and its migrations. Only thsync.store and this module speak SQL.
+"""The tables, on one MetaData. Only the store package speaks SQL; the state machine of a job
+and its named values are in thsync.store.states.
 
-A delivery is stored by the intake in one INSERT (the 2xx waits for it and nothing else).
-The dispatcher (the first step of every worker loop) turns accepted deliveries into jobs.
+Kept beside thsync.schema (which appends the migration) because that module is shared with the
+lifecycle work; these tables live on the same MetaData, so tests and `upgrade` see one schema.
 
-The job state machine, written down once:
+A web session, written down once:
 
-    queued   --claim-->          running   a worker holds a lease (lease_until) on it
-    retry    --claim-->          running   same, once run_after has passed
-    running  --succeeded-->      succeeded TH in step (created/updated/unchanged/deactivated)
-    running  --skipped-->        skipped   a rule said skip, or there was nothing to do
-    running  --transient error-> retry     run_after = now + backoff; attempts counted
-    running  --rate limited-->   retry     run_after = end of the pause; no attempt spent
-    running  --permanent error-> failed    reason kept; never deleted
-    running  --attempts spent--> failed    "gave up after N attempts: …"
-    running  --lease expired-->  (claimable again: a crashed worker's job is picked up)
-    failed   --retry command-->  queued    support asked to try again
-    queued/retry absorb new deliveries for the same employee (coalescing): at most one
-    waiting job per employee, enforced by a partial unique index.
+    (sign-in)  --support password or customer link-->  active    expires_at = now + SESSION_HOURS
+    active     --sign out-->                            ended     ended_at set; the cookie is dead
+    active     --expires_at passes-->                   (dead; the row stays for the audit trail)
 
-Jobs of one employee run in id order and never concurrently: a job is claimable only when no
-earlier job of the same employee is still queued, waiting to retry or running.
+A customer sign-in link: created by support (used_at NULL), used once (used_at set, atomically),
+or left to expire. An alert: open (e-mails grouped, at most one per REPEAT window) --cause
+clears--> resolved (one "resolved" e-mail). The outbox holds each e-mail until SMTP took it.
 """
-
-import time
 
 import sqlalchemy as sa
 
 metadata = sa.MetaData()
-
-WAITING = ("queued", "retry")
-UNFINISHED = ("queued", "retry", "running")
-FINISHED = ("succeeded", "skipped", "failed")
 
 schema_version = sa.Table(
     "schema_version",
@@ -178,10 +165,6 @@ V1_TABLES = (
 )
 
 
-def _create_v1(conn) -> None:
-    metadata.create_all(conn, tables=list(V1_TABLES))
-
-
 # -- version 2: the people lifecycle (issue 3) -----------------------------------------------
 #
 # A scheduled action, written down once:
@@ -253,35 +236,108 @@ holds = sa.Table(
 V2_TABLES = (scheduled_actions, reconciliations, holds)
 
 
-def _create_v2(conn) -> None:
-    metadata.create_all(conn, tables=list(V2_TABLES))
+# -- version 3: access, modes, alerts, checklist -------------------------------------------
 
+web_sessions = sa.Table(
+    "web_sessions",
+    metadata,
+    sa.Column("id_hash", sa.String(64), primary_key=True),  # sha256 of the cookie's secret
+    sa.Column("kind", sa.String(16), nullable=False),  # support | customer
+    sa.Column("subject", sa.String(200), nullable=False),  # support user, or the link's e-mail
+    sa.Column("tenant_id", sa.String(64)),  # a customer's one tenant; NULL for support
+    sa.Column("link_id", sa.String(64)),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),
+    sa.Column("ended_at", sa.Float),
+)
 
-# Append-only: (version, step). A step receives a connection inside the migration transaction.
-MIGRATIONS = ((1, _create_v1), (2, _create_v2))
+signin_links = sa.Table(
+    "signin_links",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("tenant_id", sa.String(64), nullable=False),
+    sa.Column("email", sa.String(200), nullable=False),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),
+    sa.Column("used_at", sa.Float),
+    sa.Index("ix_signin_links_tenant", "tenant_id", "created_at"),
+)
 
+signin_failures = sa.Table(
+    "signin_failures",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("key", sa.String(300), nullable=False),  # "user:<name>" and "ip:<address>"
+    sa.Column("failed_at", sa.Float, nullable=False),
+    sa.Index("ix_signin_failures_key", "key", "failed_at"),
+)
 
-def upgrade(conn) -> list[int]:
-    """Bring the schema up to date; returns the versions applied. Safe to run concurrently."""
-    if conn.dialect.name == "postgresql":
-        conn.execute(sa.text("SELECT pg_advisory_xact_lock(74061)"))
-    metadata.create_all(conn, tables=[schema_version])
-    done = set(conn.execute(sa.select(schema_version.c.version)).scalars())
-    applied = []
-    for version, step in MIGRATIONS:
-        if version in done:
-            continue
-        step(conn)
-        conn.execute(schema_version.insert().values(version=version, applied_at=time.time()))
-        applied.append(version)
-    return applied
+tenant_modes = sa.Table(
+    "tenant_modes",
+    metadata,
+    sa.Column("tenant_id", sa.String(64), primary_key=True),
+    sa.Column("mode", sa.String(16), nullable=False),  # shadow | live | paused
+    sa.Column("changed_by", sa.String(200), nullable=False),
+    sa.Column("changed_at", sa.Float, nullable=False),
+    sa.Column("shadow_since", sa.Float),  # when the tenant last entered shadow
+)
 
+checklist_marks = sa.Table(
+    "checklist_marks",
+    metadata,
+    sa.Column("tenant_id", sa.String(64), primary_key=True),
+    sa.Column("item", sa.String(40), primary_key=True),
+    sa.Column("marked_by", sa.String(200), nullable=False),
+    sa.Column("marked_at", sa.Float, nullable=False),
+)
 
-def latest_version() -> int:
-    return MIGRATIONS[-1][0]
+alerts = sa.Table(
+    "alerts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("tenant_id", sa.String(64), nullable=False),
+    sa.Column("cause", sa.String(200), nullable=False),  # e.g. job_failed:<reason>, needs_reauth
+    sa.Column("status", sa.String(16), nullable=False),  # open | resolved
+    sa.Column("detail", sa.Text),
+    sa.Column("opened_at", sa.Float, nullable=False),
+    sa.Column("last_seen_at", sa.Float, nullable=False),
+    sa.Column("last_sent_at", sa.Float),
+    sa.Column("unsent", sa.Integer, nullable=False),  # occurrences since the last e-mail
+    sa.Column("total", sa.Integer, nullable=False),
+    sa.Column("resolved_at", sa.Float),
+    sa.Index(
+        "ux_alerts_one_open",
+        "tenant_id",
+        "cause",
+        unique=True,
+        sqlite_where=sa.text("status = 'open'"),
+        postgresql_where=sa.text("status = 'open'"),
+    ),
+)
 
+alert_outbox = sa.Table(
+    "alert_outbox",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("tenant_id", sa.String(64), nullable=False),
+    sa.Column("subject", sa.Text, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("recipients", sa.Text, nullable=False),  # JSON list
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("next_try_at", sa.Float, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("sent_at", sa.Float),
+    sa.Column("last_error", sa.Text),
+    sa.Index("ix_alert_outbox_due", "sent_at", "next_try_at"),
+)
 
-# -- version 3: access, modes, alerts, checklist (issue 4); the tables are in schema_golive ---
-from thsync.store import schema_golive  # noqa: E402 - it builds on this module's metadata
-
-MIGRATIONS = (*MIGRATIONS, (3, schema_golive.create_v3))
+V3_TABLES = (
+    web_sessions,
+    signin_links,
+    signin_failures,
+    tenant_modes,
+    checklist_marks,
+    alerts,
+    alert_outbox,
+)

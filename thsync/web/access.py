@@ -22,8 +22,6 @@ from flask import abort, current_app, g, jsonify, redirect, request, session, ur
 from itsdangerous import BadSignature, URLSafeSerializer
 from werkzeug.security import check_password_hash
 
-from thsync.store.golive import GoLiveStore
-
 # Reachable without signing in: EH's webhook, the load balancer's probe, the ways in.
 OPEN = {
     "intake.receive",
@@ -66,14 +64,6 @@ def customer_ok(view):
     """Mark a view a signed-in customer may use: without a tenant in its URL, or with POST."""
     view.access = "customer"
     return view
-
-
-def golive(services) -> GoLiveStore:
-    """The go-live store, made once per Services (the web app, workers and the CLI share it)."""
-    existing = getattr(services, "golive", None)
-    if existing is None:
-        existing = services.golive = GoLiveStore(services.store)
-    return existing
 
 
 def services():
@@ -123,7 +113,7 @@ def _hash(secret: str) -> str:
 def start_session(kind: str, name: str, tenant_id: str | None = None, link_id=None) -> None:
     secret = secrets.token_urlsafe(32)
     lifetime = services().settings["SESSION_HOURS"] * 3600
-    golive(services()).start_session(
+    services().store.access.start_session(
         _hash(secret),
         kind=kind,
         subject=name,
@@ -140,7 +130,7 @@ def load_visitor() -> Visitor | None:
     secret = session.get("sid")
     if not secret:
         return None
-    row = golive(services()).live_session(_hash(secret))
+    row = services().store.access.live_session(_hash(secret))
     if row is None:
         return None
     return Visitor(row["kind"], row["subject"], row["tenant_id"], row["id_hash"])
@@ -149,7 +139,7 @@ def load_visitor() -> Visitor | None:
 def end_session() -> None:
     current = visitor()
     if current is not None:
-        golive(services()).end_session(current.session_hash)
+        services().store.access.end_session(current.session_hash)
     session.clear()
 
 
@@ -176,7 +166,7 @@ def make_link(tenant_id: str, email: str, created_by: str) -> str:
     """A signed sign-in URL for one tenant; it expires, and works once (recorded in the store)."""
     link_id = secrets.token_urlsafe(24)
     lifetime = services().settings["SIGNIN_LINK_HOURS"] * 3600
-    golive(services()).create_link(link_id, tenant_id, email, created_by, lifetime)
+    services().store.access.create_link(link_id, tenant_id, email, created_by, lifetime)
     token = link_serializer().dumps({"id": link_id, "tenant": tenant_id})
     return services().settings["PUBLIC_URL"] + url_for("auth.link", token=token)
 
@@ -187,7 +177,7 @@ def read_link(token: str) -> dict | None:
         data = link_serializer().loads(token)
     except BadSignature:
         return None
-    row = golive(services()).get_link(data.get("id", ""))
+    row = services().store.access.get_link(data.get("id", ""))
     if row is None or row["tenant_id"] != data.get("tenant"):
         return None
     if row["used_at"] is not None or row["expires_at"] <= services().clock.now():

@@ -6,9 +6,9 @@ import secrets
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 
-from thsync.web.access import customer_ok, visitor
-from thsync.sources.employment_hero.client import authorize_url, exchange_code, make_pkce
 from thsync.core.errors import SyncError
+from thsync.sources.employment_hero.client import authorize_url, exchange_code, make_pkce
+from thsync.web.access import customer_ok, visitor
 
 log = logging.getLogger(__name__)
 bp = Blueprint("oauth", __name__)
@@ -35,7 +35,9 @@ def connect(tenant_id):
     tenant = tenant_or_404(tenant_id)
     verifier, challenge = make_pkce()
     state = secrets.token_urlsafe(32)
-    services().store.save_oauth_state(state, tenant.id, services().vault.cipher.encrypt(verifier))
+    services().store.connections.save_oauth_state(
+        state, tenant.id, services().vault.cipher.encrypt(verifier)
+    )
     url = authorize_url(
         tenant.eh_authorize_url, tenant.eh_client_id, redirect_uri(), state, challenge
     )
@@ -48,7 +50,9 @@ def callback():
     if request.args.get("error"):
         message = request.args.get("error_description") or request.args["error"]
         return render_template("connect_result.html", ok=False, message=message), 400
-    saved = services().store.pop_oauth_state(request.args.get("state", ""), STATE_MAX_AGE)
+    saved = services().store.connections.pop_oauth_state(
+        request.args.get("state", ""), STATE_MAX_AGE
+    )
     if saved is None:
         message = "This sign-in link has expired or was already used. Start again from Connect."
         return render_template("connect_result.html", ok=False, message=message), 400
@@ -96,7 +100,7 @@ def record_authoriser(svc, tenant) -> list[dict]:
     values = {"authorised_by": info}
     if len(organisations) == 1:
         values["org_uuid"] = organisations[0]["id"]
-    svc.store.save_connection(tenant.id, **values)
+    svc.store.connections.save(tenant.id, **values)
     log.info("tenant %s: connected to Employment Hero as %s", tenant.id, info.get("email"))
     return organisations
 
@@ -105,7 +109,7 @@ def record_authoriser(svc, tenant) -> list[dict]:
 @customer_ok  # the customer picks their own organisation after connecting
 def pick_organisation(tenant_id):
     tenant = tenant_or_404(tenant_id)
-    connection = services().store.get_connection(tenant.id) or {}
+    connection = services().store.connections.get(tenant.id) or {}
     info = connection.get("authorised_by") or {}
     organisations = {
         m["organisation_id"]: m for m in info.get("memberships", []) if m.get("organisation_id")
@@ -114,7 +118,7 @@ def pick_organisation(tenant_id):
         chosen = request.form.get("organisation_id")
         if chosen not in organisations:
             abort(400, "pick one of the organisations listed")
-        services().store.save_connection(tenant.id, org_uuid=chosen)
+        services().store.connections.save(tenant.id, org_uuid=chosen)
         return render_template("connect_result.html", ok=True, tenant=tenant, message=None)
     return render_template(
         "pick_org.html", tenant=tenant, organisations=list(organisations.values())

@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, jsonify, redirect, render_template, request, url_for
 
-from thsync.web.access import services, support_only
 from thsync.core.errors import SyncError
 from thsync.pipeline.job import decide, fetch_people, fetch_plan
+from thsync.web.access import services, support_only
 from thsync.web.tenants import when
 
 bp = Blueprint("events", __name__)
@@ -42,13 +42,13 @@ def eh_record(attempts: list) -> str | None:
 def event_data(tenant_id, job_id) -> dict:
     tenant_or_404(tenant_id)
     store = services().store
-    job = store.get_job(job_id)
+    job = store.history.get(job_id)
     if job is None or job.tenant_id != tenant_id:
         abort(404)
-    deliveries = store.list_deliveries(tenant_id, job_id=job_id, limit=100)
+    deliveries = store.deliveries.find(tenant_id, job_id=job_id, limit=100)
     for delivery in deliveries:
         delivery["headers"] = redact_headers(json.loads(delivery["headers"] or "{}"))
-    attempts = store.list_attempts(job_id)
+    attempts = store.history.attempts(job_id)
     decision = job.decision or {}
     return {
         "tenant_id": tenant_id,
@@ -62,7 +62,7 @@ def event_data(tenant_id, job_id) -> dict:
         "payload": decision.get("payload"),
         "attempts": attempts,
         "outcome": {"status": job.status, "outcome": job.outcome, "reason": job.reason},
-        "snapshot": store.get_snapshot(tenant_id, job.employee_id),
+        "snapshot": store.people.get(tenant_id, job.employee_id),
     }
 
 
@@ -82,10 +82,10 @@ def retry_event(tenant_id, job_id):
     """A failed job goes back to the queue; any other is synced afresh from its last delivery."""
     data = event_data(tenant_id, job_id)
     store = services().store
-    if not store.requeue_failed(tenant_id=tenant_id, job_ids=[job_id]):
+    if not store.jobs.requeue_failed(tenant_id=tenant_id, job_ids=[job_id]):
         delivery_ids = data["job"]["delivery_ids"]
         if delivery_ids:
-            store.queue_replay(delivery_ids[-1])
+            store.jobs.queue_replay(delivery_ids[-1])
     return redirect(url_for("events.event_page", tenant_id=tenant_id, job_id=job_id))
 
 
@@ -108,14 +108,14 @@ def people_data(tenant_id) -> dict:
     store = services().store
     people = {}
     if needle:
-        for job in store.list_jobs(tenant_id=tenant_id, limit=2000):
+        for job in store.history.find(tenant_id=tenant_id, limit=2000):
             if matches(job, needle):
                 people.setdefault(job.employee_id, []).append(job.__dict__)
     found = [
         {
             "employee_id": employee_id,
             "history": jobs,
-            "th_state": store.get_snapshot(tenant_id, employee_id),
+            "th_state": store.people.get(tenant_id, employee_id),
         }
         for employee_id, jobs in people.items()
     ]
@@ -160,7 +160,7 @@ def try_rules(tenant, ruleset, form) -> dict:
     svc = services()
     event = parse_json(form.get("event", ""), "event")
     if event is None and form.get("delivery_id"):
-        delivery = svc.store.get_delivery(int(form["delivery_id"]))
+        delivery = svc.store.deliveries.get(int(form["delivery_id"]))
         if delivery is None or delivery["tenant_id"] != tenant.id:
             abort(404)
         event = json.loads(delivery["body"] or "{}")
@@ -185,7 +185,7 @@ def try_rules(tenant, ruleset, form) -> dict:
 
 def tester_data(tenant_id) -> dict:
     tenant, ruleset = tenant_or_404(tenant_id)
-    recent = services().store.list_deliveries(tenant_id, limit=20)
+    recent = services().store.deliveries.find(tenant_id, limit=20)
     result, error = None, None
     if request.method == "POST":
         try:

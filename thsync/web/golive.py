@@ -6,8 +6,7 @@ import uuid
 
 from flask import Blueprint, abort, jsonify, redirect, render_template, request, url_for
 
-from thsync.people import checklist
-from thsync.people import modes
+from thsync.people import checklist, modes
 from thsync.web.access import services, support_only, visitor
 from thsync.web.tenants import eh_events, when
 
@@ -24,7 +23,7 @@ def tenant_or_404(tenant_id):
 def setup_steps(tenant, ruleset) -> dict:
     """What the customer types into EH, with every value they need ready to copy."""
     svc = services()
-    connection = svc.store.get_connection(tenant.id) or {}
+    connection = svc.store.connections.get(tenant.id) or {}
     base = svc.settings["PUBLIC_URL"]
     return {
         "redirect_uri": base + "/oauth/callback",
@@ -65,7 +64,7 @@ def mark_item(tenant_id, item):
     if item not in checklist.BY_KEY:
         abort(404)
     not_applicable = request.form.get("not_applicable") == "1"
-    services().golive.mark_item(tenant_id, item, visitor().name, not_applicable)
+    services().store.tenant_state.mark_item(tenant_id, item, visitor().name, not_applicable)
     return redirect(url_for("dashboard.checklist", tenant_id=tenant_id))
 
 
@@ -75,7 +74,7 @@ def mark_item(tenant_id, item):
 def mode_data(tenant_id) -> dict:
     tenant, _ = tenant_or_404(tenant_id)
     svc = services()
-    row = svc.golive.get_mode(tenant.id)
+    row = svc.store.tenant_state.get_mode(tenant.id)
     return {
         "tenant": {"id": tenant.id, "name": tenant.name},
         "mode": modes.mode_of(svc, tenant),
@@ -141,7 +140,7 @@ def send_test_event(tenant_id):
         "dedup_key": f"test:{uuid.uuid4().hex}",
     }
     headers = {"User-Agent": "thsync test event", "X-Sent-By": visitor().name}
-    services().store.accept_delivery(tenant.id, headers=headers, body=body, meta=meta)
+    services().store.deliveries.accept(tenant.id, headers=headers, body=body, meta=meta)
     return redirect(url_for("web.tenant_page", tenant_id=tenant_id))
 
 

@@ -4,8 +4,8 @@ a scheduled action due now, which the worker runs (once, across processes)."""
 
 from flask import Blueprint, abort, jsonify, redirect, render_template, url_for
 
-from thsync.web.access import services, support_only
 from thsync.people.reconcile import LISTS
+from thsync.web.access import services, support_only
 from thsync.web.tenants import when
 
 bp = Blueprint("reconciliations", __name__)
@@ -20,11 +20,11 @@ def tenant_or_404(tenant_id):
 
 def runs_data(tenant_id) -> dict:
     tenant = tenant_or_404(tenant_id)
-    lifecycle = services().lifecycle
-    runs = lifecycle.list_reconciliations(tenant_id, limit=30)
+    store = services().store
+    runs = store.reconciliations.find(tenant_id, limit=30)
     for run in runs:
         run.pop("report", None)
-    pending = lifecycle.pending_action(tenant_id, "", "reconcile")
+    pending = store.schedule.pending(tenant_id, "", "reconcile")
     return {
         "tenant": {"id": tenant.id, "name": tenant.name},
         "reconciliations": runs,
@@ -49,13 +49,13 @@ def reconcile_now(tenant_id):
     tenant_or_404(tenant_id)
     svc = services()
     reason = "asked for on the dashboard"
-    svc.lifecycle.schedule(tenant_id, "", "reconcile", svc.clock.now(), reason)
+    svc.store.schedule.plan(tenant_id, "", "reconcile", svc.clock.now(), reason)
     return redirect(url_for("reconciliations.runs_page", tenant_id=tenant_id))
 
 
 def report_data(tenant_id, rec_id) -> dict:
     tenant_or_404(tenant_id)
-    run = services().lifecycle.get_reconciliation(rec_id)
+    run = services().store.reconciliations.get(rec_id)
     if run is None or run["tenant_id"] != tenant_id:
         abort(404)
     return {"reconciliation": run}

@@ -9,7 +9,7 @@ from flask import Blueprint, abort, redirect, render_template, request, url_for
 from werkzeug.security import generate_password_hash
 
 from thsync.web import access as auth
-from thsync.web.access import golive, services, support_only, visitor
+from thsync.web.access import services, support_only, visitor
 
 log = logging.getLogger(__name__)
 bp = Blueprint("auth", __name__, cli_group="support")
@@ -28,9 +28,10 @@ def failure_keys(name: str) -> list[str]:
 
 def too_many_failures(name: str) -> bool:
     limit = services().settings["SIGNIN_ATTEMPTS"]
-    store = golive(services())
+    store = services().store
     return any(
-        store.recent_failures(key, auth.FAILURE_WINDOW) >= limit for key in failure_keys(name)
+        store.access.recent_failures(key, auth.FAILURE_WINDOW) >= limit
+        for key in failure_keys(name)
     )
 
 
@@ -45,7 +46,7 @@ def sign_in():
         return render_template("sign_in.html", error=message, next=""), 429
     users = auth.support_users(services().settings["SUPPORT_USERS"])
     if not auth.password_ok(users, name, request.form.get("password", "")):
-        golive(services()).record_failure(failure_keys(name))
+        services().store.access.record_failure(failure_keys(name))
         message = "That user name and password do not match."
         return render_template("sign_in.html", error=message, next=""), 401
     auth.start_session("support", name)
@@ -69,7 +70,7 @@ def link(token):
     tenant, _ = services().registry.get(row["tenant_id"])
     if request.method == "GET":
         return render_template("link.html", row=row, tenant=tenant, message=None)
-    if not golive(services()).use_link(row["id"]):
+    if not services().store.access.use_link(row["id"]):
         abort(410)
     auth.start_session("customer", row["email"], tenant_id=row["tenant_id"], link_id=row["id"])
     log.info("customer %s signed in to tenant %s", row["email"], row["tenant_id"])
@@ -105,6 +106,5 @@ def hash_password(name):
 
 def init_app(app) -> None:
     app.register_blueprint(bp)
-    auth.golive(app.extensions["thsync"])
     app.before_request(auth.guard)
     app.jinja_env.globals.update(csrf_token=auth.csrf_token, visitor=auth.visitor)

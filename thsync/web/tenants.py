@@ -6,10 +6,10 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, url_for
 
-from thsync.web.access import customer_ok, golive, support_only, visitor
 from thsync.people.modes import mode_of
 from thsync.people.reconcile import EVENT as RECONCILE_EVENT
-from thsync.store.lifecycle import SCHEDULED_EVENT
+from thsync.store.schedule import SCHEDULED_EVENT
+from thsync.web.access import customer_ok, support_only, visitor
 
 # Events the server raises itself (schedules, reconciliation): nothing EH sends or support tests.
 INTERNAL_EVENTS = {*SCHEDULED_EVENT.values(), RECONCILE_EVENT}
@@ -37,7 +37,7 @@ def when(epoch) -> str:
 def tenant_summary(tenant) -> dict:
     svc = services()
     connection = svc.vault.status(tenant.id)
-    counts = svc.store.count_jobs(tenant.id)
+    counts = svc.store.history.count(tenant.id)
     return {
         "id": tenant.id,
         "name": tenant.name,
@@ -45,13 +45,13 @@ def tenant_summary(tenant) -> dict:
         "eh_connection": connection.get("status"),
         "eh_reason": connection.get("reason"),
         "org_uuid": tenant.eh_org_uuid or connection.get("org_uuid"),
-        "last_webhook_at": svc.store.last_delivery_at(tenant.id),
+        "last_webhook_at": svc.store.deliveries.last_received_at(tenant.id),
         "jobs": counts,
         "queue_depth": counts.get("queued", 0) + counts.get("retry", 0),
         "failures_open": counts.get("failed", 0),
         "mode": mode_of(svc, tenant),
         "th_key": th_key_status(svc, tenant),
-        "events_today": golive(svc).deliveries_today(tenant.id, start_of_day(svc, tenant)),
+        "events_today": svc.store.deliveries.count_since(tenant.id, start_of_day(svc, tenant)),
         "drain_minutes": drain_minutes(counts, svc.settings["TH_CALLS_PER_MINUTE"]),
     }
 
@@ -66,8 +66,8 @@ def th_key_health(calls: list[dict]) -> str:
 
 def th_key_status(svc, tenant) -> str:
     """What TH last said to the tenant's key (TH has no endpoint to check a key by itself)."""
-    for job in svc.store.list_jobs(tenant_id=tenant.id, limit=5):
-        attempts = svc.store.list_attempts(job.id)
+    for job in svc.store.history.find(tenant_id=tenant.id, limit=5):
+        attempts = svc.store.history.attempts(job.id)
         health = th_key_health(attempts[-1]["calls"]) if attempts else "unknown"
         if health != "unknown":
             return health
@@ -127,12 +127,12 @@ def tenant_data(tenant_id) -> dict:
     if tenant is None:
         abort(404)
     store = services().store
-    deliveries = store.list_deliveries(tenant_id, limit=50)
+    deliveries = store.deliveries.find(tenant_id, limit=50)
     for delivery in deliveries:
         delivery.pop("body", None)
         delivery["headers"] = json.loads(delivery["headers"] or "{}")
-    jobs = [job.__dict__ for job in store.list_jobs(tenant_id=tenant_id, limit=50)]
-    authorised_by = (store.get_connection(tenant_id) or {}).get("authorised_by")
+    jobs = [job.__dict__ for job in store.history.find(tenant_id=tenant_id, limit=50)]
+    authorised_by = (store.connections.get(tenant_id) or {}).get("authorised_by")
     return {
         "tenant": tenant_summary(tenant),
         "authorised_by": authorised_by,
@@ -159,17 +159,17 @@ def tenant_json(tenant_id):
 
 def job_data(tenant_id, job_id) -> dict:
     store = services().store
-    job = store.get_job(job_id)
+    job = store.history.get(job_id)
     if job is None or job.tenant_id != tenant_id:
         abort(404)
-    deliveries = store.list_deliveries(tenant_id, job_id=job_id, limit=100)
+    deliveries = store.deliveries.find(tenant_id, job_id=job_id, limit=100)
     for delivery in deliveries:
         delivery["headers"] = json.loads(delivery["headers"] or "{}")
     return {
         "job": job.__dict__,
-        "attempts": store.list_attempts(job_id),
+        "attempts": store.history.attempts(job_id),
         "deliveries": deliveries,
-        "snapshot": store.get_snapshot(tenant_id, job.employee_id),
+        "snapshot": store.people.get(tenant_id, job.employee_id),
     }
 
 
@@ -187,7 +187,7 @@ def job_json(tenant_id, job_id):
 
 @bp.get("/healthz")
 def healthz():
-    services().store.next_due()  # touches the database
+    services().store.history.next_due()  # touches the database
     return jsonify(status="ok")
 
 

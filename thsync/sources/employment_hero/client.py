@@ -12,6 +12,13 @@ from urllib.parse import quote
 import requests
 
 from thsync.core import http
+from thsync.core.errors import (
+    NeedsReauthorisation,
+    NotConnected,
+    PermanentError,
+    RateLimited,
+    TransientError,
+)
 from thsync.sources.employment_hero.oauth import (
     SERVICE,
     Tokens,
@@ -23,13 +30,6 @@ from thsync.sources.employment_hero.oauth import (
     retry_after,
     send_recorded,
     token_excerpt,
-)
-from thsync.core.errors import (
-    NeedsReauthorisation,
-    NotConnected,
-    PermanentError,
-    RateLimited,
-    TransientError,
 )
 
 __all__ = [

@@ -29,29 +29,29 @@ class TokenVault:
         }
 
     def load(self, tenant_id: str) -> Tokens | None:
-        return self._decode(self.store.get_connection(tenant_id))
+        return self._decode(self.store.connections.get(tenant_id))
 
     def save(self, tenant_id: str, tokens: Tokens, **extra) -> None:
-        self.store.save_connection(tenant_id, **self._encode(tokens), **extra)
+        self.store.connections.save(tenant_id, **self._encode(tokens), **extra)
 
     def refresh_locked(self, tenant_id, refresh, needs_refresh) -> Tokens:
         # The row lock (PostgreSQL) or the write lock (SQLite) makes every other worker wait
         # here and then find the fresh tokens, so one refresh runs per tenant.
-        with self.store.locked_connection(tenant_id) as (conn, row):
+        with self.store.connections.locked(tenant_id) as (conn, row):
             current = self._decode(row)
             if current is None:
                 return None
             if not needs_refresh(current):
                 return current
             fresh = refresh(current)
-            self.store.save_connection(tenant_id, conn=conn, **self._encode(fresh))
+            self.store.connections.save(tenant_id, conn=conn, **self._encode(fresh))
             return fresh
 
     def mark_needs_reauth(self, tenant_id: str, reason: str) -> None:
-        self.store.save_connection(tenant_id, status="needs_reauth", reason=reason)
+        self.store.connections.save(tenant_id, status="needs_reauth", reason=reason)
 
     def status(self, tenant_id: str) -> dict:
-        row = self.store.get_connection(tenant_id)
+        row = self.store.connections.get(tenant_id)
         if row is None:
             return {"status": "not_connected"}
         return {k: row[k] for k in ("status", "reason", "expires_at", "org_uuid", "authorised_by")}
