@@ -36,9 +36,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from thsync.pipeline.job import custom_field_values
 from thsync.rules.engine import build_context, evaluate
 from thsync.rules.ruleset import load_ruleset
+from thsync.sources.employment_hero.records import custom_field_values
 
 TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent

@@ -15,13 +15,14 @@ from contextlib import ExitStack
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from thsync.core.calls import CallLog
 from thsync.core.errors import RateLimited, SyncError
 from thsync.core.ratelimit import Limiter
 from thsync.people import safeguards
 from thsync.people.modes import mode_of
 from thsync.people.timing import describe, keep_schedule, plan_timing
-from thsync.pipeline.job import custom_field_values, decide
-from thsync.pipeline.worker import CallLog
+from thsync.rules.engine import decide_events
+from thsync.sources.employment_hero.records import custom_field_values
 from thsync.tribal_habits.client import diff_user, normalise_user
 
 log = logging.getLogger(__name__)
@@ -174,7 +175,9 @@ def judge_everyone(run: Run, eh) -> None:
 def judge(run: Run, employee: dict, custom) -> None:
     employee_id = employee.get("id")
     manager = run.by_id.get((employee.get("primary_manager") or {}).get("id"))
-    decision = decide(run.ruleset, run.tenant, {}, [EVENT], employee, manager, custom, run.now)
+    decision = decide_events(
+        run.ruleset, run.tenant, {}, [EVENT], employee, manager, custom, run.now
+    )
     who = {"employee_id": employee_id, "name": _name(employee)}
     if decision.problems:
         return _skip(run, who, "; ".join(decision.problems))

@@ -14,8 +14,6 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from thsync.people.modes import paused_tenants
-
 log = logging.getLogger(__name__)
 
 DAY = timedelta(days=1)
@@ -129,87 +127,3 @@ def keep_schedule(store, tenant_id: str, employee_id: str, timing: Timing) -> li
 
 def today_in(clock, zone: str) -> date:
     return datetime.fromtimestamp(clock.now(), ZoneInfo(zone)).date()
-
-
-# -- the worker's tick -----------------------------------------------------------------------
-
-
-def next_reconcile_at(now: float, options: dict, zone: str, after_run: bool) -> float | None:
-    """The next periodic reconciliation: the first at reconcile_at_hour (tenant's time), then
-    every reconcile_every_hours after the one that ran."""
-    hours = options.get("reconcile_every_hours") or 0
-    if hours <= 0:
-        return None
-    if after_run:
-        return now + hours * 3600
-    local = datetime.fromtimestamp(now, ZoneInfo(zone))
-    hour = int(options.get("reconcile_at_hour") or 0) % 24
-    first = local.replace(hour=hour, minute=0, second=0, microsecond=0)
-    if first.timestamp() <= now:
-        first = datetime.combine(local.date() + DAY, time(hour), ZoneInfo(zone))
-    return first.timestamp()
-
-
-def plan_reconciliations(services) -> None:
-    """Make sure each tenant with a period has its next reconciliation planned."""
-    store, now = services.store, services.clock.now()
-    paused = set(paused_tenants(services))
-    for tenant in services.registry.tenants():
-        _, ruleset = services.registry.get(tenant.id)
-        if ruleset is None or tenant.id in paused:
-            continue  # a paused tenant's reconciliation is planned again once it resumes
-        at = next_reconcile_at(now, ruleset.options, tenant.time_zone, after_run=False)
-        pending = store.schedule.pending(tenant.id, "", "reconcile")
-        if at is None and pending:
-            store.schedule.cancel(action_id=pending["id"], reason="reconcile_every_hours is 0")
-        elif at is not None and pending is None:
-            store.schedule.plan(tenant.id, "", "reconcile", at, "periodic reconciliation")
-
-
-def tick(services) -> list[dict]:
-    """Fire what is due (each action once across processes) and run due reconciliations."""
-    from thsync.people.reconcile import reconcile  # reconcile imports this module
-
-    fired = services.store.schedule.fire_due()
-    for action in fired:
-        if action["action"] != "reconcile":
-            log.info("scheduled %s of %s fired as job %s", *_what(action))
-            continue
-        try:
-            reconcile(services, action["tenant_id"], trigger="schedule")
-        except Exception:  # a failed reconciliation is recorded; the next one is planned
-            log.exception("periodic reconciliation of %s failed", action["tenant_id"])
-        _plan_next(services, action["tenant_id"])
-    return fired
-
-
-def _what(action) -> tuple:
-    return action["action"], action["employee_id"], action["job_id"]
-
-
-def _plan_next(services, tenant_id: str) -> None:
-    tenant, ruleset = services.registry.get(tenant_id)
-    if tenant is None:
-        return
-    now = services.clock.now()
-    at = next_reconcile_at(now, ruleset.options, tenant.time_zone, after_run=True)
-    if at is not None:
-        services.store.schedule.plan(tenant_id, "", "reconcile", at, "periodic reconciliation")
-
-
-class Ticker:
-    """The worker's share of the schedule: fire due actions on every loop; check each
-    tenant's reconciliation plan at most once a minute (it reads every tenant's row)."""
-
-    PLAN_EVERY = 60.0
-
-    def __init__(self, services):
-        self.services = services
-        self.planned_at = float("-inf")
-
-    def tick(self) -> list[dict]:
-        now = self.services.clock.now()
-        if now - self.planned_at >= self.PLAN_EVERY:
-            self.planned_at = now
-            plan_reconciliations(self.services)
-        return tick(self.services)

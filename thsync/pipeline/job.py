@@ -13,10 +13,8 @@ from zoneinfo import ZoneInfo
 
 from thsync.core.errors import PermanentError, SyncError
 from thsync.people.lifecycle import after_apply, before_apply
-from thsync.rules.engine import build_context, evaluate
-
-# When a coalesced job carries several event types, the strongest decision wins.
-PRECEDENCE = {"deactivate": 4, "upsert": 3, "update": 2, "skip": 1}
+from thsync.rules.engine import decide_events
+from thsync.sources.employment_hero.records import custom_field_values
 
 
 @dataclass
@@ -77,33 +75,6 @@ def fetch_people(eh, org, employee_id, event, plan) -> tuple:
     return employee, manager, custom
 
 
-def custom_field_values(items) -> dict:
-    """EH custom fields → {name: value}; select values become lists of their labels."""
-    values = {}
-    for item in items or []:
-        value = item.get("value")
-        if isinstance(value, list):
-            value = [option.get("value") for option in value if isinstance(option, dict)]
-        values[item.get("name")] = value
-    return values
-
-
-def decide(ruleset, tenant, event, event_types, employee, manager, custom, now: datetime):
-    decisions = []
-    for event_type in event_types or [None]:
-        context = build_context(
-            event=event,
-            event_type=event_type,
-            employee=employee,
-            manager=manager,
-            custom_fields=custom,
-            tenant=tenant.context(),
-            now=now,
-        )
-        decisions.append(evaluate(ruleset, context))
-    return max(decisions, key=lambda d: PRECEDENCE.get(d.action, 0))
-
-
 def apply(th, decision) -> tuple[str, str, object]:
     """Carry the decision out in TH: (status, outcome, upsert result or None)."""
     payload = decision.payload or {}
@@ -154,7 +125,7 @@ def sync_person(job, deps, recorder, clients: ExitStack) -> Result:
         )
         return Result("skipped", "not_in_eh", reason, {})
     now = datetime.fromtimestamp(deps.clock.now(), ZoneInfo(tenant.time_zone))
-    decision = decide(ruleset, tenant, event, event_types, employee, manager, custom, now)
+    decision = decide_events(ruleset, tenant, event, event_types, employee, manager, custom, now)
     summary = decision_dict(decision)
     if summary["problems"]:
         error = PermanentError("; ".join(summary["problems"]))

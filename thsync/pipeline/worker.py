@@ -13,8 +13,9 @@ import threading
 import traceback
 
 from thsync.alerts import desk as alerting
+from thsync.core.calls import CallLog
 from thsync.people.modes import paused_tenants
-from thsync.people.timing import Ticker
+from thsync.people.scheduler import Ticker
 from thsync.pipeline.job import run_job
 from thsync.pipeline.retry import RetryPolicy, next_step
 
@@ -24,28 +25,6 @@ KEEPS_FAILING_AFTER = 3  # attempts; the tenant's alert recipients hear of it th
 
 def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
-
-
-class CallLog:
-    """The recorder handed to the clients: every HTTP call of one attempt, in order."""
-
-    def __init__(self, clock):
-        self.clock = clock
-        self.calls = []
-
-    def __call__(self, service, method, path, status, excerpt, error, duration_ms):
-        self.calls.append(
-            {
-                "at": self.clock.now(),
-                "service": service,
-                "method": method,
-                "path": path,
-                "status": status,
-                "excerpt": excerpt,
-                "error": error,
-                "duration_ms": duration_ms,
-            }
-        )
 
 
 class Worker:

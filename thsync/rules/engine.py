@@ -195,3 +195,24 @@ def format_trace(decision: Decision) -> str:
         mark = "matched" if step["matched"] else "no"
         lines.append(f"{step['file']}:{step['line']}: {step['rule']}: {mark}: {step['why']}")
     return "\n".join(lines)
+
+
+# When a coalesced job carries several event types, the strongest decision wins.
+PRECEDENCE = {"deactivate": 4, "upsert": 3, "update": 2, "skip": 1}
+
+
+def decide_events(ruleset, tenant, event, event_types, employee, manager, custom, now: datetime):
+    """The strongest decision over the job's event types (a coalesced job may carry several)."""
+    decisions = []
+    for event_type in event_types or [None]:
+        context = build_context(
+            event=event,
+            event_type=event_type,
+            employee=employee,
+            manager=manager,
+            custom_fields=custom,
+            tenant=tenant.context(),
+            now=now,
+        )
+        decisions.append(evaluate(ruleset, context))
+    return max(decisions, key=lambda d: PRECEDENCE.get(d.action, 0))

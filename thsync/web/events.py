@@ -11,7 +11,8 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, abort, jsonify, redirect, render_template, request, url_for
 
 from thsync.core.errors import SyncError
-from thsync.pipeline.job import decide, fetch_people, fetch_plan
+from thsync.pipeline.job import fetch_people, fetch_plan
+from thsync.rules.engine import decide_events
 from thsync.web.access import services, support_only
 from thsync.web.tenants import when
 
@@ -171,7 +172,7 @@ def try_rules(tenant, ruleset, form) -> dict:
     if employee is None:  # read from EH, as a sync would (reads only)
         employee, manager, custom = read_people(tenant, ruleset, event, event_type)
     now = datetime.fromtimestamp(svc.clock.now(), ZoneInfo(tenant.time_zone))
-    decision = decide(ruleset, tenant, event, [event_type], employee, manager, custom, now)
+    decision = decide_events(ruleset, tenant, event, [event_type], employee, manager, custom, now)
     return {
         "action": decision.action,
         "rule": decision.rule,
