@@ -1,5 +1,6 @@
 """The integration server: `create_app(config)` for gunicorn, the CLI and tests; `python
-server.py` for development (the server, the worker, both sandboxes and a connected demo tenant)."""
+server.py` for development (the server, the worker, both sandboxes and a connected demo tenant,
+through thsync.devserver)."""
 
 import logging
 import secrets
@@ -7,23 +8,17 @@ import secrets
 from flask import Flask
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-from thsync.alerts import mail as alerts
-from thsync.cli import commands as cli
+from thsync.cli import commands
 from thsync.config.settings import check_production, load_settings
 from thsync.core.logs import configure_logging, redact
 from thsync.pipeline import intake
 from thsync.services import Services
-from thsync.web import connect as oauth
-from thsync.web import events
-from thsync.web import golive as dashboard
-from thsync.web import reconciliations as reconcile_views
-from thsync.web import signin as auth_views
-from thsync.web import tenants as web
+from thsync.web import connect, events, golive, reconciliations, signin, tenants
 
 log = logging.getLogger("thsync.server")
 
 
-def create_app(config: dict | None = None, *, clock=None, alerter=None) -> Flask:
+def create_app(config: dict | None = None, *, clock=None) -> Flask:
     settings = load_settings(config)
     check_production(settings)
     configure_logging(settings["LOG_LEVEL"])
@@ -35,12 +30,10 @@ def create_app(config: dict | None = None, *, clock=None, alerter=None) -> Flask
     # Secure wherever the site is served over HTTPS; development's http:// would lose the cookie.
     secure = settings["MODE"] == "production" or settings["PUBLIC_URL"].startswith("https://")
     app.config["SESSION_COOKIE_SECURE"] = secure
-    app.extensions["thsync"] = Services(settings, clock=clock, alerter=alerter)
-    # auth_views first: its guard runs before every other view (see thsync.auth)
-    for module in (auth_views, intake, oauth, web, dashboard, events, reconcile_views, cli):
+    app.extensions["thsync"] = Services(settings, app, clock=clock)
+    # signin first: its guard runs before every other view (see thsync.web.access)
+    for module in (signin, intake, connect, tenants, golive, events, reconciliations, commands):
         module.init_app(app)
-    if alerter is None:
-        alerts.init_app(app)
     return app
 
 
@@ -51,8 +44,10 @@ class QuietRequestHandler(WSGIRequestHandler):
         super().log(type, redact(message % args) if args else redact(message))
 
 
-def serve(app, host: str, port: int):
+def serve(app: Flask, host: str, port: int):
+    """A threaded Werkzeug server for the app; the worker thread starts with it (RUN_WORKER)."""
     server = make_server(host, port, app, threaded=True, request_handler=QuietRequestHandler)
+    app.extensions["thsync"].start_worker()
     log.info("serving on http://%s:%s", host, server.server_port)
     return server
 
@@ -61,7 +56,7 @@ def main() -> None:
     settings = load_settings()
     configure_logging(settings["LOG_LEVEL"])
     if settings["MODE"] == "development":
-        from sandboxes.demo import start_demo
+        from thsync.devserver import start_demo  # development only: it imports the sandboxes
 
         start_demo(settings, create_app, serve)
         return

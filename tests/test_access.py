@@ -210,7 +210,7 @@ def test_a_tampered_link_is_refused(app):
 
 
 def test_development_prints_a_working_support_sign_in(monkeypatch):
-    from sandboxes.demo import demo_support_user
+    from thsync.devserver import demo_support_user
     from thsync.web.access import password_ok, support_users
 
     monkeypatch.setenv("SUPPORT_USERS", "")  # so the demo's account is removed afterwards

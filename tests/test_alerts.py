@@ -84,7 +84,7 @@ def app(db_url, clock, dirs, env, tmp_path, smtp):
 
 
 def tick(app):
-    app.extensions["thsync"].alerter.desk.tick(force=True)
+    app.extensions["thsync"].alert_desk.tick(force=True)
 
 
 def seed_email_clash(sandboxes):

@@ -19,7 +19,7 @@ class SentOutbox(Outbox):
 
     @property
     def messages(self):
-        self.app.extensions["thsync"].alerter.desk.flush()
+        self.app.extensions["thsync"].alert_desk.flush()
         return self._received
 
     @messages.setter
@@ -32,7 +32,7 @@ def outbox(app):
     box = SentOutbox(app)
     app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=box.port)
     services = app.extensions["thsync"]
-    services.alerter.mail.init_app(app)  # Flask-Mail reads its settings at init
+    services.mail.init_app(app)  # Flask-Mail reads its settings at init
     services.settings["SUPPORT_EMAIL"] = SUPPORT
     services.settings.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=box.port)
     yield box

@@ -1,16 +1,25 @@
-"""The server's parts wired together once per process: store, clock, limiter, vault, registry,
-and the clients each job gets. The web app, the worker and the CLI all share one Services."""
+"""The server's parts, built once per process at start-up: settings, clock, store and its
+repositories, limiter, token vault, tenant registry, mail and the alert desk, and the clients
+each job gets. The web app, the worker and the CLI all share one Services; nothing attaches
+itself to it later."""
 
 import logging
 import os
+import threading
 from pathlib import Path
 
+from cryptography.fernet import Fernet
+from flask import Flask
+
+from thsync.alerts.desk import AlertDesk
+from thsync.alerts.mail import configure_mail
 from thsync.config.registry import Registry
 from thsync.config.settings import SettingsError
 from thsync.core.clock import SystemClock
 from thsync.core.crypto import Cipher
 from thsync.core.errors import NotConnected
 from thsync.core.ratelimit import Limiter
+from thsync.pipeline.worker import start_thread
 from thsync.sources.employment_hero.client import EHClient
 from thsync.sources.employment_hero.tokens import TokenVault
 from thsync.store.database import sqlite_url_for
@@ -25,8 +34,6 @@ def dev_encryption_key(instance_path: str) -> str:
     path = Path(instance_path) / "dev-encryption.key"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        from cryptography.fernet import Fernet
-
         path.write_text(Fernet.generate_key().decode())
         os.chmod(path, 0o600)
     return path.read_text().strip()
@@ -42,7 +49,7 @@ def make_cipher(settings) -> Cipher:
 
 
 class Services:
-    def __init__(self, settings: dict, clock=None, alerter=None):
+    def __init__(self, settings: dict, app: Flask, clock=None):
         self.settings = settings
         self.clock = clock or SystemClock()
         url = settings["DATABASE_URL"] or sqlite_url_for(settings["INSTANCE_PATH"])
@@ -58,7 +65,9 @@ class Services:
             env=settings.get("ENV"),
             production=settings["MODE"] == "production",
         )
-        self.alerter = alerter
+        self.mail = configure_mail(app, settings)
+        self.alert_desk = AlertDesk(self, app, self.mail)
+        self.worker_stop: threading.Event | None = None
 
     def org_for(self, tenant) -> str:
         """The tenant file's org UUID wins; otherwise the one found after connecting."""
@@ -104,12 +113,17 @@ class Services:
 
     def alert_failure(self, job, reason: str) -> None:
         """Tell the tenant's alert recipients; never lets an alerting problem stop syncing."""
-        if self.alerter is None:
-            return
         try:
-            self.alerter.job_failed(job, reason)
+            self.alert_desk.job_failed(job, reason)
         except Exception:
             log.exception("could not send the failure alert for job %s", job.id)
 
+    def start_worker(self) -> None:
+        """The worker as a thread of this process, when RUN_WORKER says so (once)."""
+        if self.settings["RUN_WORKER"] and self.worker_stop is None:
+            _, self.worker_stop = start_thread(self)
+
     def close(self) -> None:
+        if self.worker_stop is not None:
+            self.worker_stop.set()
         self.store.close()

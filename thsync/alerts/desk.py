@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import render_template
+from flask_mail import Message
 
 from thsync.people.modes import mode_of
 
@@ -41,13 +42,25 @@ def business_days_between(start: datetime, end: datetime) -> int:
     return days
 
 
+def person_name(job) -> str:
+    decision = job.decision or {}
+    payload = decision.get("payload") or {}
+    extracted = decision.get("extracted") or {}
+    first = payload.get("first_name") or extracted.get("first_name")
+    last = payload.get("last_name") or extracted.get("last_name")
+    name = " ".join(part for part in (first, last) if part)
+    return f"{name} (EH id {job.employee_id})" if name else f"EH employee {job.employee_id}"
+
+
 class AlertDesk:
-    def __init__(self, app, mail):
-        self.app = app
-        self.mail = mail  # thsync.alerts.TimelyMail: SMTP with a timeout
-        self.services = app.extensions["thsync"]
-        self.store = self.services.store
-        self.settings = self.services.settings
+    """Built once by Services: every alert of the server goes through here to the outbox."""
+
+    def __init__(self, services, app, mail):
+        self.app = app  # e-mail bodies are the app's templates; Flask-Mail reads the app
+        self.mail = mail  # thsync.alerts.mail.TimelyMail: SMTP with a timeout
+        self.services = services
+        self.store = services.store
+        self.settings = services.settings
         self.last_tick = None
 
     @property
@@ -55,6 +68,46 @@ class AlertDesk:
         return self.settings["ALERT_REPEAT_MINUTES"] * 60
 
     # -- occurrences ------------------------------------------------------------------------
+
+    def job_failed(self, job, reason: str) -> None:
+        """A sync failed: tell the tenant's recipients who, what and why (grouped by cause)."""
+        tenant, _ = self.services.registry.get(job.tenant_id)
+        if tenant is None or not tenant.alert_recipients:
+            log.warning(
+                "job %s failed and tenant %s has no alert recipients", job.id, job.tenant_id
+            )
+            return
+        fresh = self.store.history.get(job.id) or job
+        person = person_name(fresh)
+        detail = {
+            "subject": f"Tribal Habits sync failed for {person}",
+            "template": "email/job_failed.txt",
+            "person": person,
+            "reason": reason,
+            "job": fresh,
+            "link": f"{self.settings['PUBLIC_URL']}/tenants/{tenant.id}/events/{job.id}",
+        }
+        self.occurred(tenant, failure_cause(reason), detail)
+
+    def held(self, tenant, subject: str, message: str, items=(), command: str = "") -> None:
+        """A safeguard held something: the tenant's recipients and support hear of it."""
+        recipients = list(tenant.alert_recipients)
+        support = self.settings.get("SUPPORT_EMAIL")
+        if support and support not in recipients:
+            recipients.append(support)
+        if not recipients:
+            log.warning("tenant %s: %s (nobody to e-mail)", tenant.id, subject)
+            return
+        with self.app.app_context():
+            body = render_template(
+                "email/lifecycle_alert.txt",
+                tenant=tenant,
+                message=message,
+                items=list(items),
+                command=command,
+            )
+        # Through the outbox: the worker sends it, and retries while SMTP is away.
+        self.store.outbox.queue(tenant.id, subject, body, recipients)
 
     def occurred(self, tenant, cause: str, detail: dict) -> None:
         """Count one occurrence; e-mail now unless this cause was e-mailed within the window."""
@@ -168,8 +221,6 @@ class AlertDesk:
         if not self.settings.get("MAIL_SERVER"):
             log.warning("no MAIL_SERVER set; alert not sent: %s\n%s", mail["subject"], mail["body"])
             return None
-        from flask_mail import Message
-
         try:
             with self.app.app_context():  # Message reads its default sender from the app
                 message = Message(
@@ -182,13 +233,9 @@ class AlertDesk:
         log.info("alert e-mail %s sent to %s", mail["id"], ", ".join(mail["recipients"]))
         return None
 
-
-def tick(services) -> None:
-    """For the worker loop: alerting trouble is logged, never raised into syncing."""
-    desk = getattr(services.alerter, "desk", None)
-    if desk is None:
-        return
-    try:
-        desk.tick()
-    except Exception:
-        log.exception("alerting tick failed; syncing goes on")
+    def tick_safely(self) -> None:
+        """For the worker loop: alerting trouble is logged, never raised into syncing."""
+        try:
+            self.tick()
+        except Exception:
+            log.exception("alerting tick failed; syncing goes on")

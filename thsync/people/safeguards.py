@@ -152,35 +152,12 @@ def discard(services, hold_id) -> None:
 
 
 def alert(services, tenant, subject: str, message: str, items=(), command: str = "") -> None:
-    """E-mail the tenant's alert recipients and support through the alerter's mail; never
-    lets a mail problem stop the sync."""
-    alerter = services.alerter
-    recipients = list(tenant.alert_recipients)
-    support = services.settings.get("SUPPORT_EMAIL")
-    if support and support not in recipients:
-        recipients.append(support)
-    log.warning("%s: %s", subject, message)
-    if alerter is None or not hasattr(alerter, "mail") or not recipients:
-        return
+    """E-mail the tenant's alert recipients and support; never lets a mail problem stop the
+    sync."""
     try:
-        _send(alerter, tenant, recipients, subject, message, items, command)
+        services.alert_desk.held(tenant, subject, message, items, command)
     except Exception:
         log.exception("could not send the alert %r", subject)
-
-
-def _send(alerter, tenant, recipients, subject, message, items, command) -> None:
-    from flask import render_template
-
-    with alerter.app.app_context():
-        body = render_template(
-            "email/lifecycle_alert.txt",
-            tenant=tenant,
-            message=message,
-            items=list(items),
-            command=command,
-        )
-    # Through the alert outbox: the worker sends it, and retries while SMTP is away.
-    alerter.app.extensions["thsync"].store.outbox.queue(tenant.id, subject, body, recipients)
 
 
 def _options(services, tenant_id) -> dict:

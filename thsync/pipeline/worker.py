@@ -12,7 +12,6 @@ import socket
 import threading
 import traceback
 
-from thsync.alerts import desk as alerting
 from thsync.core.calls import CallLog
 from thsync.people.modes import paused_tenants
 from thsync.people.scheduler import Ticker
@@ -46,7 +45,7 @@ class Worker:
     def run_once(self, ignore_run_after: bool = False):
         store = self.services.store
         store.jobs.dispatch(self.services.settings["COALESCE_SECONDS"])
-        alerting.tick(self.services)  # grouped alerts, silence, the outbox; never raises
+        self.services.alert_desk.tick_safely()  # grouped alerts, silence, the outbox
         self.ticker.tick()
         job = store.jobs.claim(
             self.name,

@@ -14,12 +14,11 @@ from werkzeug.security import generate_password_hash
 from sandboxes import eh as eh_sandbox
 from sandboxes import th as th_sandbox
 from sandboxes.serve import start
-from thsync.pipeline.worker import start_thread
 from thsync.sources.employment_hero.client import exchange_code, make_pkce
 from thsync.web.connect import record_authoriser
 
 log = logging.getLogger("thsync.demo")
-DATA = Path(__file__).resolve().parent / "demo_data"
+DATA = Path(__file__).resolve().parents[1] / "sandboxes" / "demo_data"
 DEMO = "demo"
 ORG = {
     "id": "5b0f3c1e-8a2d-4f6b-9c3e-1d2a3b4c5d6e",
@@ -142,12 +141,9 @@ def start_demo(settings, create_app, serve) -> None:
     eh, th = start_sandboxes(settings, env, public_url)
     os.environ.update(env)
     app = create_app()
-    services = app.extensions["thsync"]
     connect_demo(app)
     webhook = f"{public_url}/webhooks/{DEMO}/{env['DEMO_WEBHOOK_TOKEN']}"
     requests.post(f"{eh.url}/_admin/webhooks", json={"url": webhook}, timeout=10).raise_for_status()
-    if settings["RUN_WORKER"]:
-        start_thread(services)
     server = serve(app, settings["HOST"], settings["PORT"])
     print(
         f"\n  Dashboard          {public_url}/"
