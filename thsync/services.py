@@ -7,9 +7,9 @@ import logging
 import os
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography.fernet import Fernet
-from flask import Flask
 
 from thsync.alerts.desk import AlertDesk
 from thsync.alerts.mail import configure_mail
@@ -19,12 +19,16 @@ from thsync.core.clock import SystemClock
 from thsync.core.crypto import Cipher
 from thsync.core.errors import NotConnected
 from thsync.core.ratelimit import Limiter
+from thsync.people.modes import client_class
 from thsync.pipeline.worker import start_thread
 from thsync.sources.employment_hero.client import EHClient
 from thsync.sources.employment_hero.tokens import TokenVault
 from thsync.store.database import sqlite_url_for
 from thsync.store.repositories import Store
 from thsync.tribal_habits.client import THClient
+
+if TYPE_CHECKING:  # the app is handed in; Services itself needs nothing of Flask
+    from flask import Flask
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +53,7 @@ def make_cipher(settings) -> Cipher:
 
 
 class Services:
-    def __init__(self, settings: dict, app: Flask, clock=None):
+    def __init__(self, settings: dict, app: "Flask", clock=None):
         self.settings = settings
         self.clock = clock or SystemClock()
         url = settings["DATABASE_URL"] or sqlite_url_for(settings["INSTANCE_PATH"])
@@ -97,8 +101,7 @@ class Services:
         )
 
     def th_client(self, tenant, recorder=None) -> THClient:
-        from thsync.people.modes import client_class  # shadow mode: TH writes recorded, not sent
-
+        # shadow mode: TH writes are recorded in the call log, not sent
         return client_class(self, tenant)(
             tenant.th_base_url,
             tenant.th_api_key,

@@ -1,0 +1,243 @@
+"""The floor plan, kept by a test: which part may import which, no import cycle, no import hidden
+inside a function, Flask only where the web is, the sandboxes only in tests and the development
+runner. docs/ARCHITECTURE.md draws the same layers.
+
+The imports are read from the source with `ast`, so nothing is run; `if TYPE_CHECKING:` blocks
+are not imports at run time and are left out.
+"""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "thsync"
+
+# Each part, lowest first, with the parts it may import (itself always). A part is a
+# sub-package of thsync, or one of its top-level modules.
+CLIENTS = {"core", "rules", "sources", "tribal_habits", "store"}  # they know only core
+DOMAIN = {*CLIENTS, "config", "people", "alerts"}
+LAYERS = {
+    "core": set(),
+    "rules": {"core"},
+    "store": {"core"},
+    "tribal_habits": {"core"},
+    "sources": {"core"},
+    "config": {"core", "rules", "sources"},
+    "people": {*CLIENTS, "config"},
+    "alerts": {"core", "config", "store", "people"},
+    "pipeline": DOMAIN,
+    "services": {*DOMAIN, "pipeline"},
+    "web": {*DOMAIN, "pipeline", "services"},
+    "cli": {*DOMAIN, "pipeline", "services"},
+    "devserver": {"core", "sources", "web", "services"},
+}
+FLASK_PARTS = {"web", "cli", "alerts", "devserver"}
+FLASK_MODULES = {"thsync.pipeline.intake"}  # the webhook endpoint is a Flask blueprint
+FLASK = {"flask", "flask_mail", "werkzeug"}
+# Function-level imports that are not there to dodge a cycle, each with its reason.
+LATE_IMPORTS = {
+    ("server", "thsync.devserver"): "development only: keeps the sandboxes out of production",
+}
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def part_of(module: str) -> str | None:
+    bits = module.split(".")
+    return bits[1] if bits[0] == "thsync" and len(bits) > 1 else None
+
+
+def sources() -> dict[str, ast.Module]:
+    files = [*PACKAGE.rglob("*.py"), ROOT / "server.py"]
+    return {module_name(f): ast.parse(f.read_text(), str(f)) for f in files}
+
+
+def is_type_checking(node: ast.If) -> bool:
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def imports(tree: ast.Module, module: str) -> list[tuple[str, bool]]:
+    """(imported module, at module level?) for every import the module makes at run time."""
+    found: list[tuple[str, bool]] = []
+
+    def visit(node: ast.AST, top: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and is_type_checking(child):
+                continue
+            inner = top and not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef))
+            if isinstance(child, ast.Import):
+                found.extend((alias.name, top) for alias in child.names)
+            elif isinstance(child, ast.ImportFrom):
+                found.extend((name, top) for name in from_targets(child, module))
+            visit(child, inner)
+
+    visit(tree, True)
+    return found
+
+
+def from_targets(node: ast.ImportFrom, module: str) -> list[str]:
+    base = node.module or ""
+    if node.level:
+        package = module.split(".")[: -node.level]
+        base = ".".join([*package, base] if base else package)
+    # `from thsync.web import tenants` imports the module thsync.web.tenants.
+    return [f"{base}.{alias.name}" for alias in node.names] + [base]
+
+
+def known(name: str, modules: dict) -> str | None:
+    """The project module an import names (a package, a module, or a name inside one)."""
+    while name and name not in modules:
+        name = name.rpartition(".")[0]
+    return name or None
+
+
+@pytest.fixture(scope="module")
+def graph() -> dict[str, set[str]]:
+    trees = sources()
+    edges: dict[str, set[str]] = {module: set() for module in trees}
+    for module, tree in trees.items():
+        for name, top in imports(tree, module):
+            target = known(name, trees)
+            if target and target != module and top:
+                edges[module].add(target)
+    return edges
+
+
+def test_every_part_imports_only_the_parts_below_it(graph):
+    wrong = []
+    for module, targets in graph.items():
+        part = part_of(module)
+        if part is None:
+            continue
+        allowed = LAYERS[part] | {part}
+        wrong += [f"{module} -> {t}" for t in targets if part_of(t) not in allowed | {None}]
+    assert wrong == []
+
+
+def test_every_part_has_a_place_in_the_layers(graph):
+    parts = {part_of(module) for module in graph} - {None}
+    assert parts <= set(LAYERS), parts - set(LAYERS)
+
+
+def test_no_import_cycle(graph):
+    assert strongly_connected(graph) == []
+
+
+def test_no_import_inside_a_function_but_the_listed_ones():
+    late = []
+    for module, tree in sources().items():
+        for name, top in imports(tree, module):
+            if not top and not listed_late(module, name):
+                late.append(f"{module}: {name}")
+    assert late == []
+
+
+def listed_late(module: str, name: str) -> bool:
+    return any(
+        module == where and (name == what or name.startswith(what + "."))
+        for where, what in LATE_IMPORTS
+    )
+
+
+def test_flask_only_where_the_web_is():
+    wrong = []
+    for module, tree in sources().items():
+        part = part_of(module)
+        if part in FLASK_PARTS or module in FLASK_MODULES or part is None:
+            continue
+        wrong += [f"{module}: {n}" for n, _ in imports(tree, module) if n.split(".")[0] in FLASK]
+    assert wrong == []
+
+
+def test_only_tests_bench_and_the_development_runner_import_the_sandboxes():
+    wrong = []
+    for module, tree in sources().items():
+        names = [n for n, _ in imports(tree, module) if n.split(".")[0] == "sandboxes"]
+        if names and module != "thsync.devserver":
+            wrong.append(module)
+    assert wrong == []
+
+
+def test_the_sandboxes_know_nothing_of_the_product():
+    """They stand in for EH and TH, which know nothing of us either."""
+    wrong = []
+    for path in (ROOT / "sandboxes").rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        for name, _ in imports(tree, module_name(path)):
+            if name.split(".")[0] in {"thsync", "server"}:
+                wrong.append(f"{path.name}: {name}")
+    assert wrong == []
+
+
+def test_no_module_over_400_lines():
+    long = {
+        str(path.relative_to(ROOT)): n
+        for path in [*PACKAGE.rglob("*.py"), ROOT / "server.py"]
+        if (n := len(path.read_text().splitlines())) > 400
+    }
+    assert long == {}
+
+
+# The checks above must be able to fail: each is tried once on a small made-up graph.
+
+
+def test_a_cycle_is_found():
+    edges = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert strongly_connected(edges) == [["a", "b", "c"]]
+
+
+def test_an_import_inside_a_function_is_found():
+    tree = ast.parse("import os\ndef f():\n    from thsync.core import clock\n")
+    assert imports(tree, "thsync.x") == [
+        ("os", True),
+        ("thsync.core.clock", False),
+        ("thsync.core", False),
+    ]
+
+
+def test_a_type_checking_import_is_not_a_run_time_import():
+    tree = ast.parse("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import flask\n")
+    assert ("flask", True) not in imports(tree, "thsync.x")
+
+
+def strongly_connected(edges: dict[str, set[str]]) -> list[list[str]]:
+    """Tarjan's algorithm: every group of two or more modules that import each other."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    groups: list[list[str]] = []
+
+    def connect(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for target in edges.get(node, ()):
+            if target not in index:
+                connect(target)
+                low[node] = min(low[node], low[target])
+            elif target in on_stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            group = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                group.append(member)
+                if member == node:
+                    break
+            if len(group) > 1:
+                groups.append(sorted(group))
+
+    for node in sorted(edges):
+        if node not in index:
+            connect(node)
+    return groups
