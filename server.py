@@ -23,7 +23,6 @@ def create_app(config: dict | None = None, *, clock=None) -> Flask:
     check_production(settings)
     configure_logging(settings["LOG_LEVEL"])
     app = Flask(__name__, template_folder="templates")
-    app.config["THSYNC"] = settings
     app.config["SECRET_KEY"] = settings["SECRET_KEY"] or secrets.token_hex(32)
     app.config["SESSION_COOKIE_HTTPONLY"] = True
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"

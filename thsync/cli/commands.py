@@ -29,7 +29,7 @@ def services():
 
 
 def settings():
-    return current_app.config["THSYNC"]
+    return services().settings
 
 
 def check_tenant(path: Path, rules_dir: Path) -> list[str]:
