@@ -2,7 +2,7 @@
 action, confirmed, and replays shadow's events only when asked."""
 
 from tests.auth_helpers import csrf_of, support_client
-from thsync.people.modes import NOT_SENT
+from thsync.tribal_habits.shadow import NOT_SENT
 
 JORDAN = "a1e2c3d4-0000-4000-8000-000000000042"
 

@@ -4,7 +4,7 @@ that went through (in live or in shadow), and the SSO key (TH matches logins on 
 from collections import defaultdict
 from dataclasses import dataclass
 
-from thsync.people.modes import WOULD
+from thsync.tribal_habits.shadow import WOULD
 
 CREATED = ("created", WOULD["created"])
 UPDATED = ("updated", WOULD["updated"])

@@ -5,16 +5,11 @@ The tenant file's `mode` is where a new tenant starts (shadow when it says nothi
 switches it, the database holds the mode and the file no longer matters.
 """
 
-import time
-from dataclasses import replace
-
-from thsync.core import http
-from thsync.tribal_habits.client import THClient, UpsertResult
+from thsync.store.states import SHADOW_OUTCOMES
+from thsync.tribal_habits.client import THClient
+from thsync.tribal_habits.shadow import ShadowTHClient
 
 MODES = ("shadow", "live", "paused")
-WOULD = {"created": "would_create", "updated": "would_update", "deactivated": "would_deactivate"}
-SHADOW_OUTCOMES = tuple(WOULD.values())
-NOT_SENT = "not sent: the tenant is in shadow mode"
 
 
 def mode_of(services, tenant) -> str:
@@ -30,36 +25,6 @@ def set_mode(services, tenant, mode: str, changed_by: str) -> None:
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
     services.store.tenant_state.set_mode(tenant.id, mode, changed_by)
-
-
-class ShadowTHClient(THClient):
-    """TH reads go out as usual; writes are recorded in the attempt's call log and not sent."""
-
-    def _post_user(self, body: dict) -> dict:
-        return self._pretend("POST", "/users", body)
-
-    def _put_user(self, user_name: str, body: dict) -> dict:
-        return self._pretend("PUT", "/users/" + user_name, body)
-
-    def _pretend(self, method: str, path: str, body: dict) -> dict:
-        started = time.monotonic()
-        http.record(
-            self.recorder, "th", method, self._base_path + path, None, NOT_SENT, None, started
-        )
-        return dict(body)
-
-    def upsert(self, payload, create_only=frozenset({"user_name"}), allow_create=True):
-        return _would(super().upsert(payload, create_only, allow_create))
-
-    def deactivate(self, user_name: str) -> UpsertResult:
-        return _would(super().deactivate(user_name))
-
-
-def _would(result: UpsertResult) -> UpsertResult:
-    """Renamed so nobody mistakes it for a write; no user, so no snapshot claims TH holds it."""
-    if result.action not in WOULD:
-        return result
-    return replace(result, action=WOULD[result.action], user=None)
 
 
 def waiting(services, tenant) -> dict:
@@ -92,4 +57,5 @@ def go_live(services, tenant, changed_by: str, replay: bool) -> list[int]:
 
 
 def client_class(services, tenant) -> type[THClient]:
+    """Shadow mode: TH writes are recorded in the attempt's call log, not sent."""
     return ShadowTHClient if mode_of(services, tenant) == "shadow" else THClient
