@@ -1,5 +1,6 @@
 """The server's parts wired together once per process: store, clock, limiter, vault, registry,
-and the clients each job gets. The web app, the worker and the CLI all share one Services."""
+and the HR source and TH client each job gets. The web app, the worker and the CLI all share
+one Services."""
 
 import logging
 import os
@@ -9,10 +10,10 @@ from thsync.config.registry import Registry
 from thsync.config.settings import SettingsError
 from thsync.core.clock import SystemClock
 from thsync.core.crypto import Cipher
-from thsync.core.errors import NotConnected
 from thsync.core.ratelimit import Limiter
-from thsync.sources.employment_hero.client import EHClient
+from thsync.sources.base import HRSource
 from thsync.sources.employment_hero.tokens import TokenVault
+from thsync.sources.registry import open_source
 from thsync.store.database import sqlite_url_for
 from thsync.store.repositories import Store
 from thsync.tribal_habits.client import THClient
@@ -60,32 +61,9 @@ class Services:
         )
         self.alerter = alerter
 
-    def org_for(self, tenant) -> str:
-        """The tenant file's org UUID wins; otherwise the one found after connecting."""
-        if tenant.eh_org_uuid:
-            return tenant.eh_org_uuid
-        connection = self.store.connections.get(tenant.id) or {}
-        if connection.get("org_uuid"):
-            return connection["org_uuid"]
-        raise NotConnected(
-            f"tenant {tenant.id} has no Employment Hero organisation yet: connect and pick one"
-        )
-
-    def eh_client(self, tenant, recorder=None) -> EHClient:
-        return EHClient(
-            tenant.id,
-            api_base=tenant.eh_api_base,
-            token_url=tenant.eh_token_url,
-            client_id=tenant.eh_client_id,
-            client_secret=tenant.eh_client_secret,
-            vault=self.vault,
-            limiter=self.limiter,
-            limiter_key=tenant.eh_limiter_key,
-            clock=self.clock,
-            recorder=recorder,
-            timeout=self.settings["HTTP_TIMEOUT"],
-            per_minute=self.settings["EH_CALLS_PER_MINUTE"],
-        )
+    def source_for(self, tenant, recorder=None, limiter=None) -> HRSource:
+        """The tenant's HR source (its file's `source`), reporting calls to the recorder."""
+        return open_source(self, tenant, recorder=recorder, limiter=limiter)
 
     def th_client(self, tenant, recorder=None) -> THClient:
         from thsync.people.modes import client_class  # shadow mode: TH writes recorded, not sent

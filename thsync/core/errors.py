@@ -43,3 +43,7 @@ class NotConnected(SyncError):
 
 class ConfigError(Exception):
     """A tenant or rule file is invalid."""
+
+
+class UnknownSource(ConfigError):
+    """A tenant file names an HR source this server does not know."""

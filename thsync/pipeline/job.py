@@ -1,8 +1,8 @@
-"""One job, start to finish: read EH, decide with the rules, bring TH in line.
+"""One job, start to finish: read the HR source, decide with the rules, bring TH in line.
 
-EH webhooks are hints. The employee (and their manager) are fetched fresh from EH, so a burst of
-events coalesced into one job syncs the latest state once, and a late or duplicate delivery can
-never write stale data.
+Webhooks are hints. The person (and their manager) are fetched fresh from the tenant's source,
+so a burst of events coalesced into one job syncs the latest state once, and a late or duplicate
+delivery can never write stale data.
 """
 
 import json
@@ -14,7 +14,6 @@ from zoneinfo import ZoneInfo
 from thsync.core.errors import PermanentError, SyncError
 from thsync.people.lifecycle import after_apply, before_apply
 from thsync.rules.engine import decide_events
-from thsync.sources.employment_hero.records import custom_field_values
 
 
 @dataclass
@@ -58,20 +57,15 @@ def fetch_plan(ruleset, event_types) -> dict:
     return plan
 
 
-def fetch_people(eh, org, employee_id, event, plan) -> tuple:
+def fetch_people(source, person_id, event, plan) -> tuple:
     """(employee, manager, custom_fields) as the rules asked for them."""
     if not plan["employee"]:
-        return event.get("data") or {}, None, None
-    employee = eh.get_employee(org, employee_id)
+        return source.event_person(event), None, None
+    employee = source.get_person(person_id)
     if employee is None:
         return None, None, None
-    manager = None
-    manager_ref = employee.get("primary_manager") or {}
-    if plan["manager"] and manager_ref.get("id"):
-        manager = eh.get_employee(org, manager_ref["id"])
-    custom = None
-    if plan["custom_fields"]:
-        custom = custom_field_values(eh.custom_fields(org, employee_id))
+    manager = source.get_manager(employee) if plan["manager"] else None
+    custom = source.custom_fields(person_id) if plan["custom_fields"] else None
     return employee, manager, custom
 
 
@@ -113,17 +107,10 @@ def sync_person(job, deps, recorder, clients: ExitStack) -> Result:
     event = latest_event(deps.store, job)
     event_types = unique(job.event_types)
     plan = fetch_plan(ruleset, event_types)
-    eh, org = None, None
-    if plan["employee"]:
-        eh = clients.enter_context(deps.eh_client(tenant, recorder))
-        org = deps.org_for(tenant)
-    employee, manager, custom = fetch_people(eh, org, job.employee_id, event, plan)
+    source = clients.enter_context(deps.source_for(tenant, recorder))
+    employee, manager, custom = fetch_people(source, job.employee_id, event, plan)
     if employee is None:
-        reason = (
-            f"Employment Hero has no employee {job.employee_id} visible to the connected "
-            "account (deleted, or outside that user's rights)"
-        )
-        return Result("skipped", "not_in_eh", reason, {})
+        return Result("skipped", "not_in_eh", source.why_absent(job.employee_id), {})
     now = datetime.fromtimestamp(deps.clock.now(), ZoneInfo(tenant.time_zone))
     decision = decide_events(ruleset, tenant, event, event_types, employee, manager, custom, now)
     summary = decision_dict(decision)
