@@ -1,10 +1,13 @@
 """The HR-source seam, proved end to end with a second source the server does not ship: a
 people directory (tests/minimal_source.py) registered by the test. Its webhook comes in over
 HTTP, the worker reads the directory, the tenant's own rules decide, and the TH sandbox is
-written over HTTP, with no line of the pipeline, rules engine or store knowing the source."""
+written over HTTP, with no line of the pipeline, rules engine or store knowing the source.
+The same tenant shows the one decision value a job keeps, on success, refusal and crash."""
 
 import json
 import threading
+from dataclasses import replace
+from types import SimpleNamespace
 
 import pytest
 import requests
@@ -12,8 +15,11 @@ import requests
 from server import serve
 from tests.fixtures_app import TH_KEY
 from tests.minimal_source import KIND, directory_kind
+from thsync.core.errors import UnknownSource
 from thsync.pipeline.worker import Worker
-from thsync.sources.registry import forget_source, register_source
+from thsync.sources.base import HRSource
+from thsync.sources.employment_hero.source import EmploymentHeroSource
+from thsync.sources.registry import forget_source, register_source, source_names
 
 TOKEN = "tok-staff-0123456789abcdefghij"
 TENANT_YAML = f"""\
@@ -170,3 +176,84 @@ def test_only_the_directory_and_th_are_called(app, served, sandboxes):
     job = sync(app, served, "person.created", "p-1", "e-1")
     calls = [c for a in app.extensions["thsync"].store.history.attempts(job.id) for c in a["calls"]]
     assert calls and {c["service"] for c in calls} == {"th"}
+
+
+DECISION_KEYS = [
+    "action",
+    "rule",
+    "reason",
+    "extracted",
+    "payload",
+    "create_only",
+    "problems",
+    "trace",
+]
+
+
+def test_a_job_keeps_one_decision_serialised_once(app, served, sandboxes):
+    job = sync(app, served, "person.created", "p-1", "e-1")
+    assert list(job.decision) == [*DECISION_KEYS, "changes"]
+    [attempt] = app.extensions["thsync"].store.history.attempts(job.id)
+    assert attempt["decision"] == job.decision
+
+
+def test_a_decision_with_problems_fails_the_job_and_keeps_what_was_rendered(
+    app, served, sandboxes, directory
+):
+    edit(directory, "p-1", mail=None)
+    job = sync(app, served, "person.created", "p-1", "e-1")
+    assert (job.status, job.outcome) == ("failed", "failed")
+    assert list(job.decision) == DECISION_KEYS
+    assert job.decision["problems"] == [
+        "rule 'joiners' → payload.email: missing required field email"
+    ]
+    assert job.decision["payload"]["user_name"] == "p-1"
+    assert sandboxes.th_writes() == []
+
+
+def test_a_refused_write_keeps_the_decision_on_the_failed_job(app, served, sandboxes, directory):
+    sync(app, served, "person.created", "p-1", "e-1")
+    data = json.loads(directory.read_text())
+    data["people"]["p-2"] = {**ANA, "id": "p-2", "given": "Ann"}  # Ana's e-mail: TH refuses
+    directory.write_text(json.dumps(data))
+    job = sync(app, served, "person.created", "p-2", "e-2")
+    assert (job.status, job.outcome) == ("failed", "failed")
+    assert job.decision["rule"] == "joiners"
+    assert job.decision["payload"]["user_name"] == "p-2"
+    assert "changes" not in job.decision
+    [attempt] = app.extensions["thsync"].store.history.attempts(job.id)
+    assert attempt["decision"] == job.decision and attempt["error"].startswith("PermanentError")
+
+
+def test_a_crash_in_a_source_is_retried_without_a_decision(app, served, sandboxes, directory):
+    directory.write_text(json.dumps({"staff": {}}))  # the source's own bug: a KeyError
+    send(served, "person.created", "p-1", "e-1")
+    services = app.extensions["thsync"]
+    assert Worker(services, name="seam", rand=lambda: 0.5).drain(max_jobs=1) == 1
+    [job] = services.store.history.find()
+    assert job.status == "retry"
+    assert job.last_error.startswith("KeyError: ")
+    assert job.decision is None
+    [attempt] = services.store.history.attempts(job.id)
+    assert (attempt["outcome"], attempt["decision"]) == ("retry", None)
+
+
+def test_the_cli_does_not_swallow_a_bug_as_a_domain_error(app, sandboxes, directory):
+    directory.write_text(json.dumps({"staff": {}}))
+    result = app.test_cli_runner().invoke(args=["reconcile", "run", "staff"])
+    assert result.exit_code == 1
+    assert isinstance(result.exception, KeyError)
+    assert "Error:" not in result.output
+    [rec] = app.extensions["thsync"].store.reconciliations.find("staff")
+    assert rec["status"] == "failed"
+
+
+def test_each_source_meets_the_protocol_and_an_unknown_kind_is_named(app, directory):
+    services = app.extensions["thsync"]
+    tenant, _ = services.registry.get("staff")
+    assert isinstance(services.source_for(tenant), HRSource)
+    eh_tenant = SimpleNamespace(id="acme", eh_limiter_key="eh:acme")
+    assert isinstance(EmploymentHeroSource(services, eh_tenant), HRSource)
+    assert source_names() == ["directory", "employment_hero"]
+    with pytest.raises(UnknownSource, match=r"unknown source 'workday' \(known: directory, "):
+        services.source_for(replace(tenant, source="workday"))

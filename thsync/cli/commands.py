@@ -13,7 +13,6 @@ from flask.cli import AppGroup, with_appcontext
 
 from thsync.config.settings import SETTINGS
 from thsync.config.tenants import TenantFileErrors, load_tenant, tenant_files
-from thsync.pipeline.job import decision_dict
 from thsync.pipeline.worker import Worker
 from thsync.rules.engine import build_context, evaluate
 from thsync.rules.ruleset import RuleFileErrors, load_ruleset
@@ -99,7 +98,7 @@ def preview_command(tenant_id, event_file, employee_file, manager_file, custom_f
         tenant=tenant.context(),
         now=now,
     )
-    click.echo(json.dumps(decision_dict(evaluate(ruleset, context)), indent=2, default=str))
+    click.echo(json.dumps(evaluate(ruleset, context).as_dict(), indent=2, default=str))
 
 
 @jobs_cli.command("list")

@@ -9,11 +9,16 @@ import time
 from dataclasses import replace
 
 from thsync.core import http
+from thsync.core.errors import UnknownMode
+from thsync.store.states import SHADOW_OUTCOMES, Outcome
 from thsync.tribal_habits.client import THClient, UpsertResult
 
 MODES = ("shadow", "live", "paused")
-WOULD = {"created": "would_create", "updated": "would_update", "deactivated": "would_deactivate"}
-SHADOW_OUTCOMES = tuple(WOULD.values())
+WOULD = {
+    Outcome.CREATED: Outcome.WOULD_CREATE,
+    Outcome.UPDATED: Outcome.WOULD_UPDATE,
+    Outcome.DEACTIVATED: Outcome.WOULD_DEACTIVATE,
+}
 NOT_SENT = "not sent: the tenant is in shadow mode"
 
 
@@ -28,7 +33,7 @@ def paused_tenants(services) -> list[str]:
 
 def set_mode(services, tenant, mode: str, changed_by: str) -> None:
     if mode not in MODES:
-        raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+        raise UnknownMode(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
     services.store.tenant_state.set_mode(tenant.id, mode, changed_by)
 
 

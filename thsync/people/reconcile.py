@@ -16,7 +16,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from thsync.core.calls import CallLog
-from thsync.core.errors import RateLimited, SyncError
+from thsync.core.errors import RateLimited, SyncError, UnknownTenant
 from thsync.core.ratelimit import Limiter
 from thsync.people import safeguards
 from thsync.people.modes import mode_of
@@ -80,7 +80,7 @@ def reconcile(services, tenant_id: str, *, dry_run: bool = False, trigger: str =
     """Run one reconciliation; returns {id, summary, report}. Also stored with the run."""
     tenant, ruleset = services.registry.get(tenant_id)
     if tenant is None:
-        raise LookupError(f"unknown tenant {tenant_id} (or its file does not load)")
+        raise UnknownTenant(f"unknown tenant {tenant_id} (or its file does not load)")
     store = services.store
     mode = mode_of(services, tenant)
     dry_run = dry_run or mode == "paused"  # a paused tenant gets a report, never a write

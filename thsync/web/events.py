@@ -18,6 +18,7 @@ from thsync.web.tenants import when
 
 bp = Blueprint("events", __name__)
 SECRET_HEADERS = ("authorization", "cookie", "x-api-key", "x-webhook-token")
+TESTER_KEYS = ("action", "rule", "reason", "extracted", "payload", "trace", "problems")
 
 
 def redact_headers(headers: dict) -> dict:
@@ -172,15 +173,8 @@ def try_rules(tenant, ruleset, form) -> dict:
             employee, manager, custom = read_people(source, ruleset, event, event_type)
     now = datetime.fromtimestamp(svc.clock.now(), ZoneInfo(tenant.time_zone))
     decision = decide_events(ruleset, tenant, event, [event_type], employee, manager, custom, now)
-    return {
-        "action": decision.action,
-        "rule": decision.rule,
-        "reason": decision.reason,
-        "extracted": decision.extracted,
-        "payload": decision.payload,
-        "trace": decision.trace,
-        "problems": list(getattr(decision, "problems", []) or []),
-    }
+    shown = decision.as_dict()
+    return {key: shown[key] for key in TESTER_KEYS}
 
 
 def tester_data(tenant_id) -> dict:
