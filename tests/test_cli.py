@@ -101,3 +101,17 @@ def test_replay_refuses_an_unknown_delivery(app):
     result = run(app, "deliveries", "replay", "999")
     assert result.exit_code == 1
     assert "delivery 999 does not exist or names no employee" in result.output
+
+
+def test_a_domain_error_is_reported_cleanly(app):
+    result = run(app, "reconcile", "run", "nobody")
+    assert result.exit_code == 1
+    assert result.output == "Error: unknown tenant nobody (or its file does not load)\n"
+    assert isinstance(result.exception, SystemExit)
+
+
+def test_deciding_a_hold_that_is_not_open_is_reported_cleanly(app):
+    for command in ("release", "discard"):
+        result = run(app, "holds", command, "99")
+        assert result.exit_code == 1
+        assert result.output == "Error: hold 99 does not exist or was already decided\n"

@@ -90,9 +90,9 @@ def test_many_workers_refresh_the_eh_token_once(connected, sandboxes, clock):
     results, barrier = [], threading.Barrier(4)
 
     def work():
-        with services.eh_client(tenant) as eh:
+        with services.source_for(tenant) as eh:
             barrier.wait()
-            results.append(eh.user_info()["email"])
+            results.append(eh.client.user_info()["email"])
 
     threads = [threading.Thread(target=work) for _ in range(4)]
     for thread in threads:

@@ -72,7 +72,7 @@ def test_unknown_key_lists_the_allowed_ones_and_suggests(tmp_path):
     text = GOOD.replace("webhook:\n", "tribal_habit:\n  x: 1\nwebhook:\n")
     assert errors_of(write(tmp_path, text)) == [
         "tenants/acme.yaml:9: tribal_habit: unknown key (allowed: id, development_only, mode, "
-        "name, time_zone, employment_hero, tribal_habits, alerts, webhook); did you mean "
+        "name, time_zone, source, employment_hero, tribal_habits, alerts, webhook); did you mean "
         "'tribal_habits'?"
     ]
 
@@ -109,3 +109,27 @@ def test_yaml_problems_carry_the_line(tmp_path):
     [error] = errors_of(path)
     assert error.startswith("tenants/acme.yaml:11: ")
     assert "duplicate" in error
+
+
+def test_the_source_is_employment_hero_when_the_file_says_none(tmp_path):
+    assert load_tenant(write(tmp_path, GOOD), ENV).source == "employment_hero"
+    text = "source: employment_hero\n" + GOOD
+    assert load_tenant(write(tmp_path, text), ENV).source == "employment_hero"
+
+
+def test_an_unknown_source_is_reported_with_its_line_and_the_known_ones(tmp_path):
+    text = GOOD.replace(
+        "time_zone: Australia/Sydney\n", "time_zone: Australia/Sydney\nsource: workday\n"
+    )
+    assert errors_of(write(tmp_path, text)) == [
+        "tenants/acme.yaml:3: source: unknown source 'workday' (known: employment_hero)"
+    ]
+
+
+def test_employment_hero_needs_its_section(tmp_path):
+    text = GOOD.replace(
+        "employment_hero:\n  client_id: acme-client\n  client_secret: ${ACME_EH_SECRET}\n", ""
+    )
+    assert errors_of(write(tmp_path, text)) == [
+        "tenants/acme.yaml: employment_hero: 'employment_hero' is required"
+    ]

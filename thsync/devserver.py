@@ -14,8 +14,7 @@ from werkzeug.security import generate_password_hash
 from sandboxes import eh as eh_sandbox
 from sandboxes import th as th_sandbox
 from sandboxes.serve import start
-from thsync.sources.employment_hero.client import exchange_code, make_pkce
-from thsync.web.connect import record_authoriser
+from thsync.sources.employment_hero.client import make_pkce
 
 log = logging.getLogger("thsync.demo")
 DATA = Path(__file__).resolve().parents[1] / "sandboxes" / "demo_data"
@@ -111,17 +110,8 @@ def connect_demo(app) -> None:
     consent = requests.post(tenant.eh_authorize_url, data=form, allow_redirects=False, timeout=10)
     consent.raise_for_status()
     code = parse_qs(urlsplit(consent.headers["Location"]).query)["code"][0]
-    tokens = exchange_code(
-        tenant.eh_token_url,
-        tenant.eh_client_id,
-        tenant.eh_client_secret,
-        redirect_uri,
-        code,
-        verifier,
-        clock=services.clock,
-    )
-    services.vault.save(tenant.id, tokens)
-    record_authoriser(services, tenant)
+    with services.source_for(tenant) as source:
+        source.complete_connection(redirect_uri, code, verifier)
 
 
 def demo_support_user(settings) -> str:

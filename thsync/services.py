@@ -1,7 +1,7 @@
 """The server's parts, built once per process at start-up: settings, clock, store and its
-repositories, limiter, token vault, tenant registry, mail and the alert desk, and the clients
-each job gets. The web app, the worker and the CLI all share one Services; nothing attaches
-itself to it later."""
+repositories, limiter, token vault, tenant registry, mail and the alert desk, and the HR
+source and TH client each job gets. The web app, the worker and the CLI all share one
+Services; nothing attaches itself to it later."""
 
 import logging
 import os
@@ -17,12 +17,12 @@ from thsync.config.registry import Registry
 from thsync.config.settings import SettingsError
 from thsync.core.clock import SystemClock
 from thsync.core.crypto import Cipher
-from thsync.core.errors import NotConnected
 from thsync.core.ratelimit import Limiter
 from thsync.people.modes import client_class
 from thsync.pipeline.worker import start_thread
-from thsync.sources.employment_hero.client import EHClient
+from thsync.sources.base import HRSource
 from thsync.sources.employment_hero.tokens import TokenVault
+from thsync.sources.registry import open_source
 from thsync.store.database import sqlite_url_for
 from thsync.store.repositories import Store
 from thsync.tribal_habits.client import THClient
@@ -73,32 +73,9 @@ class Services:
         self.alert_desk = AlertDesk(self, app, self.mail)
         self.worker_stop: threading.Event | None = None
 
-    def org_for(self, tenant) -> str:
-        """The tenant file's org UUID wins; otherwise the one found after connecting."""
-        if tenant.eh_org_uuid:
-            return tenant.eh_org_uuid
-        connection = self.store.connections.get(tenant.id) or {}
-        if connection.get("org_uuid"):
-            return connection["org_uuid"]
-        raise NotConnected(
-            f"tenant {tenant.id} has no Employment Hero organisation yet: connect and pick one"
-        )
-
-    def eh_client(self, tenant, recorder=None) -> EHClient:
-        return EHClient(
-            tenant.id,
-            api_base=tenant.eh_api_base,
-            token_url=tenant.eh_token_url,
-            client_id=tenant.eh_client_id,
-            client_secret=tenant.eh_client_secret,
-            vault=self.vault,
-            limiter=self.limiter,
-            limiter_key=tenant.eh_limiter_key,
-            clock=self.clock,
-            recorder=recorder,
-            timeout=self.settings["HTTP_TIMEOUT"],
-            per_minute=self.settings["EH_CALLS_PER_MINUTE"],
-        )
+    def source_for(self, tenant, recorder=None, limiter=None) -> HRSource:
+        """The tenant's HR source (its file's `source`), reporting calls to the recorder."""
+        return open_source(self, tenant, recorder=recorder, limiter=limiter)
 
     def th_client(self, tenant, recorder=None) -> THClient:
         # shadow mode: TH writes are recorded in the call log, not sent

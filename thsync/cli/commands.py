@@ -14,7 +14,6 @@ from flask.cli import AppGroup, with_appcontext
 from thsync.cli import people
 from thsync.config.settings import SETTINGS
 from thsync.config.tenants import TenantFileErrors, load_tenant, tenant_files
-from thsync.pipeline.job import decision_dict
 from thsync.pipeline.worker import Worker
 from thsync.rules.engine import build_context, evaluate
 from thsync.rules.ruleset import RuleFileErrors, load_ruleset
@@ -83,23 +82,24 @@ def read_json(path):
 @click.option("--custom-fields", "custom_file", help="custom fields {name: value} (JSON)")
 @click.option("--now", "now_text", help="ISO date-time to evaluate at (default: now)")
 def preview_command(tenant_id, event_file, employee_file, manager_file, custom_file, now_text):
-    """Show what the rules decide for an event, without calling EH or TH."""
+    """Show what the rules decide for an event, without calling the HR source or TH."""
     tenant, ruleset = services().registry.get(tenant_id)
     if tenant is None:
         raise click.ClickException(f"unknown tenant {tenant_id} (or its file does not load)")
     event = json.loads(Path(event_file).read_text())
+    source = services().source_for(tenant)  # reads the event only: no call is made
     zone = ZoneInfo(tenant.time_zone)
     now = datetime.fromisoformat(now_text).astimezone(zone) if now_text else datetime.now(zone)
     context = build_context(
         event=event,
-        event_type=ruleset.read_intake(event).get("event_type"),
-        employee=read_json(employee_file) or event.get("data"),
+        event_type=source.read_event(ruleset, event).get("event_type"),
+        employee=read_json(employee_file) or source.event_person(event) or None,
         manager=read_json(manager_file),
         custom_fields=read_json(custom_file),
         tenant=tenant.context(),
         now=now,
     )
-    click.echo(json.dumps(decision_dict(evaluate(ruleset, context)), indent=2, default=str))
+    click.echo(json.dumps(evaluate(ruleset, context).as_dict(), indent=2, default=str))
 
 
 @jobs_cli.command("list")

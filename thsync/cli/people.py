@@ -13,6 +13,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from thsync.core.errors import DomainError
 from thsync.people import safeguards
 from thsync.people.reconcile import LISTS, reconcile
 from thsync.people.timing import describe
@@ -38,7 +39,7 @@ def run_command(tenant_id, dry_run):
     """List everyone in EH and TH and bring TH in line (or, with --dry-run, only report)."""
     try:
         result = reconcile(services(), tenant_id, dry_run=dry_run)
-    except LookupError as exc:
+    except DomainError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(format_report(result["id"], tenant_id, result["report"]))
 
@@ -156,7 +157,7 @@ def holds_release(hold_id):
     """Carry out the held actions (a mass deactivation) and close the hold."""
     try:
         done = safeguards.release(services(), hold_id)
-    except LookupError as exc:
+    except DomainError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(
         f"hold {hold_id} released: {len(done['deactivated'])} deactivated, "
@@ -172,7 +173,7 @@ def holds_discard(hold_id):
     """Close the hold without carrying anything out."""
     try:
         safeguards.discard(services(), hold_id)
-    except LookupError as exc:
+    except DomainError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"hold {hold_id} discarded: nothing was done")
 

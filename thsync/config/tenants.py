@@ -13,7 +13,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from thsync.core.errors import UnknownSource
 from thsync.core.yamlsafe import YamlError, load_yaml_file
+from thsync.sources.registry import DEFAULT_SOURCE, source_kind
 
 TENANT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -33,7 +35,8 @@ SCHEMA = {
         "mode": (False, ("shadow", "live", "paused")),  # where a new tenant starts
         "name": (True, "str"),
         "time_zone": (True, "str"),
-        "employment_hero": (True, "section"),
+        "source": (False, "str"),  # the HR source's kind (thsync.sources.registry)
+        "employment_hero": (False, "section"),  # required when the source is Employment Hero
         "tribal_habits": (True, "section"),
         "alerts": (False, "section"),
         "webhook": (True, "section"),
@@ -94,6 +97,7 @@ class Tenant:
     webhook_token: str = field(repr=False)
     file: str = ""
     mode: str = "shadow"  # the initial mode; support's switches are kept in the database
+    source: str = DEFAULT_SOURCE  # the HR source's kind, as thsync.sources.registry names it
 
     def context(self) -> dict:
         """What rules see of the tenant (no secrets)."""
@@ -213,6 +217,17 @@ def _validate(tenant_id, data, checker) -> None:
         checker.error(("webhook", "token"), "the token must be at least 24 characters")
 
 
+def _validate_source(data, checker) -> None:
+    """The source must be a registered kind, and the section it reads must be there."""
+    try:
+        kind = source_kind(data.get("source", DEFAULT_SOURCE))
+    except UnknownSource as exc:
+        checker.error(("source",), str(exc))
+        return
+    if kind.section and kind.section not in data:
+        checker.error((kind.section,), f"'{kind.section}' is required")
+
+
 def shown_name(path: Path) -> str:
     """How messages name a file: its folder and name, as support sees it (tenants/acme.yaml)."""
     return f"{path.resolve().parent.name}/{path.name}"
@@ -221,17 +236,18 @@ def shown_name(path: Path) -> str:
 def build_tenant(tenant_id: str, path: Path, data: dict, lines: dict, env) -> Tenant:
     checker = _Checker(shown_name(path), lines, env, tenant_id)
     clean = checker.section(None, data)
+    _validate_source(clean, checker)
     if not checker.errors:
         _validate(tenant_id, clean, checker)
     if checker.errors:
         raise TenantFileErrors(checker.errors)
-    eh, th = clean["employment_hero"], clean["tribal_habits"]
+    eh, th = clean.get("employment_hero", {}), clean["tribal_habits"]
     return Tenant(
         id=tenant_id,
         name=clean["name"],
         time_zone=clean["time_zone"],
-        eh_client_id=eh["client_id"],
-        eh_client_secret=eh["client_secret"],
+        eh_client_id=eh.get("client_id", ""),
+        eh_client_secret=eh.get("client_secret", ""),
         eh_org_uuid=eh.get("org_uuid"),
         eh_api_base=eh.get("api_base", EH_API).rstrip("/"),
         eh_oauth_base=eh.get("oauth_base", EH_OAUTH).rstrip("/"),
@@ -243,6 +259,7 @@ def build_tenant(tenant_id: str, path: Path, data: dict, lines: dict, env) -> Te
         webhook_token=clean["webhook"]["token"],
         file=str(path),
         mode=clean.get("mode", "shadow"),
+        source=clean.get("source", DEFAULT_SOURCE),
     )
 
 

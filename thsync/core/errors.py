@@ -3,18 +3,31 @@
 Each class's docstring is its message when raised without arguments. The worker maps
 them onto the job state machine: TransientError → retry with backoff, RateLimited →
 reschedule without spending an attempt, PermanentError → failed at once,
-NeedsReauthorisation → failed and the tenant marked for re-authorisation.
+NeedsReauthorisation → failed and the tenant marked for re-authorisation. A SyncError raised
+inside a job carries the job's decision (as stored), so the failed job shows what was rendered.
+
+DomainError and its kinds are what support's requests may run into (an unknown tenant, a hold
+already decided): the CLI reports those and nothing else, so a real bug is never dressed up as
+one.
 """
+
+from typing import Self
 
 
 class SyncError(Exception):
     """The sync failed."""
 
-    def __init__(self, message=None, *, service=None, status=None, body=None):
+    def __init__(self, message=None, *, service=None, status=None, body=None, decision=None):
         super().__init__(message or self.__doc__)
         self.service = service  # "eh" or "th"
         self.status = status  # HTTP status, when there was a response
         self.body = body  # response excerpt (already truncated), when there was one
+        self.decision: dict | None = decision  # the job's decision (Decision.as_dict())
+
+    def with_decision(self, decision: dict) -> Self:
+        """The same error, now carrying the decision of the job it stopped."""
+        self.decision = decision
+        return self
 
 
 class TransientError(SyncError):
@@ -43,3 +56,26 @@ class NotConnected(SyncError):
 
 class ConfigError(Exception):
     """A tenant or rule file is invalid."""
+
+
+class UnknownSource(ConfigError):
+    """A tenant file names an HR source this server does not know."""
+
+
+class DomainError(Exception):
+    """Support asked for something that cannot be done as asked."""
+
+    def __init__(self, message=None):
+        super().__init__(message or self.__doc__)
+
+
+class UnknownTenant(DomainError):
+    """There is no such tenant (or its file does not load)."""
+
+
+class UnknownMode(DomainError):
+    """A tenant's mode is shadow, live or paused."""
+
+
+class HoldNotOpen(DomainError):
+    """The hold does not exist or was already decided."""

@@ -1,31 +1,70 @@
 """The people lifecycle inside one webhook job: timing, switches, identity, mass deactivation
-before the write; schedules and managers' reports after it. thsync.sync calls `before_apply`
-and `after_apply`; reconciliation uses the same pieces for a whole tenant."""
+before the write; schedules and managers' reports after it. pipeline.job calls `before_apply`
+and `after_apply`; reconciliation uses the same pieces for a whole tenant.
 
-from dataclasses import replace
+The engine's Decision goes in and a Decision comes out (a new one, never patched), with a Stop
+when a safeguard holds the write or a switch turns it off."""
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from enum import StrEnum
 
 from thsync.people import safeguards
 from thsync.people.timing import Timing, keep_schedule, plan_timing
+from thsync.rules.engine import Decision
+from thsync.store.states import Outcome
 
 BURST_SECONDS = 3600.0  # deactivations within this window count as one burst of events
 
 
-def before_apply(deps, tenant, ruleset, job, decision, now, th):
-    """(decision to carry out, reason to skip instead or None, timing)."""
+class StopKind(StrEnum):
+    HELD = "held"  # a safeguard holds the write for support
+    SWITCHED_OFF = "switched_off"  # the tenant switched this kind of write off
+
+
+OUTCOMES = {StopKind.HELD: Outcome.HELD, StopKind.SWITCHED_OFF: Outcome.SWITCHED_OFF}
+
+
+@dataclass(frozen=True)
+class Stop:
+    """Why a decision is not carried out."""
+
+    kind: StopKind
+    reason: str
+    hold_id: int | None = None
+
+    @property
+    def outcome(self) -> Outcome:
+        return OUTCOMES[self.kind]
+
+    @property
+    def message(self) -> str:
+        """The job's reason; a hold names its number, so support can release or discard it."""
+        if self.kind is StopKind.HELD:
+            return f"held (#{self.hold_id}): {self.reason}"
+        return self.reason
+
+
+def before_apply(
+    deps, tenant, ruleset, job, decision: Decision, now: datetime, th
+) -> tuple[Decision, Stop | None, Timing]:
+    """(decision to carry out, why it must not be carried out or None, timing)."""
     options = dict(ruleset.options)
     timing = plan_timing(decision, options, now.date(), tenant.time_zone)
     decision = timing.decision
     if decision.action == "skip":
         return decision, None, timing
+    stop = _switched_off(decision, options, th)
+    if stop is None:
+        decision, stop = _check_identity(deps, tenant, job, decision)
+    if stop is None and decision.action == "deactivate":
+        stop = _check_burst(deps, tenant, job, decision, options)
+    return decision, stop, timing
+
+
+def _switched_off(decision, options, th) -> Stop | None:
     reason = _switch_reason(decision, options, th)
-    if reason:
-        return decision, reason, timing
-    decision, reason = _check_identity(deps, tenant, job, decision)
-    if reason:
-        return decision, reason, timing
-    if decision.action == "deactivate":
-        reason = _check_burst(deps, tenant, job, decision, options)
-    return decision, reason, timing
+    return Stop(StopKind.SWITCHED_OFF, reason) if reason else None
 
 
 def _switch_reason(decision, options, th) -> str | None:
@@ -56,17 +95,18 @@ def _check_identity(deps, tenant, job, decision):
         return replace(decision, payload=payload), None
     item = {"employee_id": job.employee_id, **_who(decision.payload)}
     hold_id = safeguards.hold_identity(deps, tenant, job.employee_id, problem, item)
-    return decision, f"held (#{hold_id}): {problem}"
+    return decision, Stop(StopKind.HELD, problem, hold_id)
 
 
-def _check_burst(deps, tenant, job, decision, options) -> str | None:
+def _check_burst(deps, tenant, job, decision, options) -> Stop | None:
     """One burst of leavers larger than the tenant's limit is held, not carried out."""
     store = deps.store
     item = {"employee_id": job.employee_id, **_who(decision.payload)}
     held = store.holds.open(tenant.id, "mass_deactivation")
     if held is not None:
         store.holds.add(held["id"], item)
-        return f"held (#{held['id']}): a mass deactivation of this tenant awaits support"
+        reason = "a mass deactivation of this tenant awaits support"
+        return Stop(StopKind.HELD, reason, held["id"])
     since = deps.clock.now() - BURST_SECONDS
     recent = store.history.recent_deactivations(tenant.id, since) + 1
     # Active before the burst: those known active now, plus the burst's earlier leavers.
@@ -76,7 +116,8 @@ def _check_burst(deps, tenant, job, decision, options) -> str | None:
     hold_id = safeguards.hold_mass_deactivation(
         deps, tenant, [item], active, "a burst of events", count=recent
     )
-    return f"held (#{hold_id}): {recent} deactivations within an hour is over the tenant's limit"
+    reason = f"{recent} deactivations within an hour is over the tenant's limit"
+    return Stop(StopKind.HELD, reason, hold_id)
 
 
 def _who(payload: dict) -> dict:

@@ -5,6 +5,7 @@ The tenant file's `mode` is where a new tenant starts (shadow when it says nothi
 switches it, the database holds the mode and the file no longer matters.
 """
 
+from thsync.core.errors import UnknownMode
 from thsync.store.states import SHADOW_OUTCOMES
 from thsync.tribal_habits.client import THClient
 from thsync.tribal_habits.shadow import ShadowTHClient
@@ -23,7 +24,7 @@ def paused_tenants(services) -> list[str]:
 
 def set_mode(services, tenant, mode: str, changed_by: str) -> None:
     if mode not in MODES:
-        raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+        raise UnknownMode(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
     services.store.tenant_state.set_mode(tenant.id, mode, changed_by)
 
 

@@ -1,8 +1,8 @@
-"""Full reconciliation of one tenant: EH is the truth, webhooks are only hints.
+"""Full reconciliation of one tenant: the HR source is the truth, webhooks are only hints.
 
-One run lists every EH employee (100 a page) and every TH user (25 a page), then judges each
-person with the tenant's rules under the `reconciliation` event, with their manager taken from
-the same employee list (no call per person). TH gets only what differs: one write per real
+One run lists everyone in the tenant's source (EH: 100 a page) and every TH user (25 a page),
+then judges each person with the tenant's rules under the `reconciliation` event, with their
+manager taken from the same list (no call per person). TH gets only what differs: one write per real
 difference. The result is a drift report, stored with the run; a dry run only reports.
 
 Both budgets are the shared limiter's, so a reconciliation and the webhook workers together
@@ -16,13 +16,12 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from thsync.core.calls import CallLog
-from thsync.core.errors import RateLimited, SyncError
+from thsync.core.errors import RateLimited, SyncError, UnknownTenant
 from thsync.core.ratelimit import Limiter
 from thsync.people import safeguards
 from thsync.people.modes import mode_of
 from thsync.people.timing import describe, keep_schedule, plan_timing
 from thsync.rules.engine import decide_events
-from thsync.sources.employment_hero.records import custom_field_values
 from thsync.tribal_habits.client import diff_user, normalise_user
 
 log = logging.getLogger(__name__)
@@ -55,10 +54,11 @@ class Run:
         self.report.update(dry_run=dry_run, unchanged=0)
         self.writes = []  # (kind, item, current TH user or None)
 
-    def load(self, employees: list, users: list) -> None:
+    def load(self, source, employees: list, users: list) -> None:
         store = self.services.store
-        self.employees = employees
-        self.by_id = {e.get("id"): e for e in employees}
+        self.source = source
+        self.people = [(record, source.identify(record)) for record in employees]
+        self.by_id = {person.id: record for record, person in self.people}
         self.users = {safeguards.key(u.get("user_name")): u for u in users}
         self.by_email = safeguards.index_by_email(users)
         self.snapshots = store.people.by_employee(self.tenant.id)
@@ -66,16 +66,12 @@ class Run:
         self.last_jobs = store.history.last_by_employee(self.tenant.id)
         pending = store.schedule.find(self.tenant.id)
         self.scheduled = {(a["employee_id"], a["action"]) for a in pending}
-        self.known = known_keys(employees, self.snapshots)
+        self.known = known_keys([person for _, person in self.people], self.snapshots)
 
 
-def known_keys(employees, snapshots) -> set:
-    """Every user_name an EH person could have in TH, whatever the tenant's user_name_from."""
-    keys = set()
-    for person in employees:
-        for name in ("id", "code", "company_email", "account_email"):
-            if person.get(name):
-                keys.add(safeguards.key(person[name]))
+def known_keys(people, snapshots) -> set:
+    """Every user_name a source's person could have in TH, whatever the tenant's user_name_from."""
+    keys = {safeguards.key(value) for person in people for value in person.keys}
     keys.update(safeguards.key(s["user_name"]) for s in snapshots.values() if s["user_name"])
     return keys
 
@@ -84,7 +80,7 @@ def reconcile(services, tenant_id: str, *, dry_run: bool = False, trigger: str =
     """Run one reconciliation; returns {id, summary, report}. Also stored with the run."""
     tenant, ruleset = services.registry.get(tenant_id)
     if tenant is None:
-        raise LookupError(f"unknown tenant {tenant_id} (or its file does not load)")
+        raise UnknownTenant(f"unknown tenant {tenant_id} (or its file does not load)")
     store = services.store
     mode = mode_of(services, tenant)
     dry_run = dry_run or mode == "paused"  # a paused tenant gets a report, never a write
@@ -93,9 +89,9 @@ def reconcile(services, tenant_id: str, *, dry_run: bool = False, trigger: str =
     run.report["mode"] = mode
     try:
         with ExitStack() as stack:
-            eh, th = open_clients(services, tenant, calls, stack)
-            list_everything(run, eh, th)
-            judge_everyone(run, eh)
+            source, th = open_clients(services, tenant, calls, stack)
+            list_everything(run, source, th)
+            judge_everyone(run, source)
             guard_deactivations(run)
             if dry_run:
                 for kind, item, _ in run.writes:
@@ -118,10 +114,10 @@ def reconcile(services, tenant_id: str, *, dry_run: bool = False, trigger: str =
 
 def open_clients(services, tenant, calls, stack: ExitStack):
     patient = Limiter(services.store.budgets, services.clock, max_wait=PATIENCE)
-    eh = stack.enter_context(services.eh_client(tenant, calls))
+    source = stack.enter_context(services.source_for(tenant, calls, limiter=patient))
     th = stack.enter_context(services.th_client(tenant, calls))
-    eh.limiter = th.limiter = patient  # same budgets, but this run waits for its slots
-    return eh, th
+    th.limiter = patient  # same budgets as the workers', but this run waits for its slots
+    return source, th
 
 
 def patiently(services, call, *args):
@@ -135,11 +131,10 @@ def patiently(services, call, *args):
             services.clock.sleep(exc.retry_after)
 
 
-def list_everything(run: Run, eh, th) -> None:
-    org = run.services.org_for(run.tenant)
-    employees = patiently(run.services, lambda: list(eh.iter_employees(org)))
+def list_everything(run: Run, source, th) -> None:
+    employees = patiently(run.services, lambda: list(source.iter_people()))
     users = patiently(run.services, lambda: list(th.iter_users()))
-    run.load(employees, users)
+    run.load(source, employees, users)
 
 
 def count_calls(calls: list) -> dict:
@@ -160,25 +155,23 @@ def summarise(report: dict) -> dict:
 # -- judging each person -----------------------------------------------------------------------
 
 
-def judge_everyone(run: Run, eh) -> None:
+def judge_everyone(run: Run, source) -> None:
     wants_custom = run.ruleset.fetch_for(EVENT).get("custom_fields")
-    org = run.services.org_for(run.tenant) if wants_custom else None
-    for employee in run.employees:
+    for employee, person in run.people:
         custom = None
         if wants_custom:
-            items = patiently(run.services, eh.custom_fields, org, employee["id"])
-            custom = custom_field_values(items)
-        judge(run, employee, custom)
+            custom = patiently(run.services, source.custom_fields, person.id)
+        judge(run, employee, person, custom)
     report_unknown_users(run)
 
 
-def judge(run: Run, employee: dict, custom) -> None:
-    employee_id = employee.get("id")
-    manager = run.by_id.get((employee.get("primary_manager") or {}).get("id"))
+def judge(run: Run, employee: dict, person, custom) -> None:
+    employee_id = person.id
+    manager = run.by_id.get(person.manager_id)
     decision = decide_events(
         run.ruleset, run.tenant, {}, [EVENT], employee, manager, custom, run.now
     )
-    who = {"employee_id": employee_id, "name": _name(employee)}
+    who = {"employee_id": employee_id, "name": person.name}
     if decision.problems:
         return _skip(run, who, "; ".join(decision.problems))
     if employee_id in run.busy:
@@ -198,10 +191,6 @@ def judge(run: Run, employee: dict, custom) -> None:
     if decision.action == "deactivate":
         return _judge_leaver(run, who, current, decision.reason)
     return _judge_active(run, who, current, decision, payload)
-
-
-def _name(employee: dict) -> str:
-    return " ".join(p for p in (employee.get("first_name"), employee.get("last_name")) if p)
 
 
 def _skip(run: Run, who: dict, reason: str) -> None:
@@ -294,7 +283,7 @@ def report_unknown_users(run: Run) -> None:
         if deactivate and entry["active"] and allowed:
             entry["action"] = "deactivate"
             item = {"employee_id": None, "user_name": user.get("user_name"), "name": ""}
-            _plan_write(run, "deactivate", {**item, "reason": "not in Employment Hero"}, user)
+            _plan_write(run, "deactivate", {**item, "reason": f"not in {run.source.label}"}, user)
         run.report["unknown"].append(entry)
 
 

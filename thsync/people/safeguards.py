@@ -13,6 +13,7 @@
 import logging
 import math
 
+from thsync.core.errors import HoldNotOpen
 from thsync.tribal_habits.client import normalise_user
 
 log = logging.getLogger(__name__)
@@ -123,7 +124,7 @@ def release(services, hold_id) -> dict:
     """Carry out a held mass deactivation (support's decision); identity holds just close."""
     hold = services.store.holds.get(hold_id)
     if hold is None or hold["status"] != "held":
-        raise LookupError(f"hold {hold_id} does not exist or was already decided")
+        raise HoldNotOpen(f"hold {hold_id} does not exist or was already decided")
     tenant, _ = services.registry.get(hold["tenant_id"])
     done = {"deactivated": [], "failed": []}
     if hold["kind"] == "mass_deactivation":
@@ -131,7 +132,7 @@ def release(services, hold_id) -> dict:
             for item in hold["items"]:
                 _deactivate_one(th, item, done)
     if not services.store.holds.resolve(hold_id, "released", done):
-        raise LookupError(f"hold {hold_id} was decided by someone else meanwhile")
+        raise HoldNotOpen(f"hold {hold_id} was decided by someone else meanwhile")
     return done
 
 
@@ -145,7 +146,7 @@ def _deactivate_one(th, item: dict, done: dict) -> None:
 
 def discard(services, hold_id) -> None:
     if not services.store.holds.resolve(hold_id, "discarded", {"discarded": True}):
-        raise LookupError(f"hold {hold_id} does not exist or was already decided")
+        raise HoldNotOpen(f"hold {hold_id} does not exist or was already decided")
 
 
 # -- alerts ----------------------------------------------------------------------------------

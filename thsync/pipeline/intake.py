@@ -1,4 +1,5 @@
-"""What Employment Hero calls: POST /webhooks/<tenant>/<token>.
+"""What the HR source calls (Employment Hero, or another tenant's source): POST
+/webhooks/<tenant>/<token>. The tenant's source reads the event from the body.
 
 A valid delivery is stored (raw body, headers, time) before the 2xx, deduplicated, and answered
 without any outbound call. EH's webhook form has no signing secret, so authenticity rests on the
@@ -81,8 +82,8 @@ def parse(raw: bytes):
     return body, None
 
 
-def delivery_meta(ruleset, body: dict, raw: bytes) -> dict:
-    meta = ruleset.read_intake(body)
+def delivery_meta(source, ruleset, body: dict, raw: bytes) -> dict:
+    meta = source.read_event(ruleset, body)
     event_id = meta.get("event_id")
     meta["event_id"] = str(event_id) if event_id not in (None, "") else None
     digest = hashlib.sha256(raw).hexdigest()
@@ -105,9 +106,10 @@ def receive(tenant_id, token):
     body, problem = parse(raw)
     if problem:
         return refuse(tenant_id, 400, problem, raw, len(raw))
-    meta = delivery_meta(ruleset, body, raw)
+    source = services().source_for(tenant)  # opening one is cheap: no client until a call
+    meta = delivery_meta(source, ruleset, body, raw)
     if not meta["employee_id"]:
-        where = ruleset.intake_source("employee_id")
+        where = source.event_field(ruleset, "employee_id")
         return refuse(tenant_id, 422, f"no employee id at {where}", raw, len(raw))
     return accept(tenant_id, body, raw, meta)
 

@@ -1,41 +1,28 @@
-"""One job, start to finish: read EH, decide with the rules, bring TH in line.
+"""One job, start to finish: read the HR source, decide with the rules, bring TH in line.
 
-EH webhooks are hints. The employee (and their manager) are fetched fresh from EH, so a burst of
-events coalesced into one job syncs the latest state once, and a late or duplicate delivery can
-never write stale data.
+Webhooks are hints. The person (and their manager) are fetched fresh from the tenant's source,
+so a burst of events coalesced into one job syncs the latest state once, and a late or duplicate
+delivery can never write stale data.
 """
 
 import json
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from thsync.core.errors import PermanentError, SyncError
 from thsync.people.lifecycle import after_apply, before_apply
-from thsync.rules.engine import decide_events
-from thsync.sources.employment_hero.records import custom_field_values
+from thsync.rules.engine import Decision, decide_events
+from thsync.store.states import JobStatus, Outcome
 
 
 @dataclass
 class Result:
-    status: str  # succeeded | skipped
-    outcome: str  # created | updated | unchanged | deactivated | already_inactive | skipped | …
+    status: JobStatus  # SUCCEEDED | SKIPPED
+    outcome: Outcome
     reason: str
-    decision: dict
-
-
-def decision_dict(decision) -> dict:
-    return {
-        "action": decision.action,
-        "rule": decision.rule,
-        "reason": decision.reason,
-        "extracted": decision.extracted,
-        "payload": decision.payload,
-        "create_only": sorted(decision.create_only),
-        "problems": list(getattr(decision, "problems", []) or []),
-        "trace": decision.trace,
-    }
+    decision: dict  # Decision.as_dict(): what the job and its attempt keep
 
 
 def latest_event(store, job) -> dict:
@@ -58,42 +45,37 @@ def fetch_plan(ruleset, event_types) -> dict:
     return plan
 
 
-def fetch_people(eh, org, employee_id, event, plan) -> tuple:
+def fetch_people(source, person_id, event, plan) -> tuple:
     """(employee, manager, custom_fields) as the rules asked for them."""
     if not plan["employee"]:
-        return event.get("data") or {}, None, None
-    employee = eh.get_employee(org, employee_id)
+        return source.event_person(event), None, None
+    employee = source.get_person(person_id)
     if employee is None:
         return None, None, None
-    manager = None
-    manager_ref = employee.get("primary_manager") or {}
-    if plan["manager"] and manager_ref.get("id"):
-        manager = eh.get_employee(org, manager_ref["id"])
-    custom = None
-    if plan["custom_fields"]:
-        custom = custom_field_values(eh.custom_fields(org, employee_id))
+    manager = source.get_manager(employee) if plan["manager"] else None
+    custom = source.custom_fields(person_id) if plan["custom_fields"] else None
     return employee, manager, custom
 
 
-def apply(th, decision) -> tuple[str, str, object]:
+def apply(th, decision: Decision) -> tuple[JobStatus, Outcome, object]:
     """Carry the decision out in TH: (status, outcome, upsert result or None)."""
     payload = decision.payload or {}
     if decision.action == "skip":
-        return "skipped", "skipped", None
+        return JobStatus.SKIPPED, Outcome.SKIPPED, None
     if decision.action == "deactivate":
         result = th.deactivate(payload["user_name"])
     else:
         allow_create = decision.action == "upsert"
         result = th.upsert(payload, decision.create_only, allow_create=allow_create)
-    if result.action == "absent":
-        return "skipped", "absent", result
-    return "succeeded", result.action, result
+    if result.action == Outcome.ABSENT:
+        return JobStatus.SKIPPED, Outcome.ABSENT, result
+    return JobStatus.SUCCEEDED, Outcome(result.action), result
 
 
-def explain(decision, outcome, result) -> str:
-    if outcome == "absent" and decision.action == "update":
+def explain(decision: Decision, outcome: Outcome, result) -> str:
+    if outcome == Outcome.ABSENT and decision.action == "update":
         return "not in Tribal Habits yet, and this rule only updates existing people"
-    if outcome == "absent":
+    if outcome == Outcome.ABSENT:
         return "not in Tribal Habits, so there is nobody to deactivate"
     if result is not None and result.changes:
         return f"{decision.reason}; changed: " + ", ".join(sorted(result.changes))
@@ -101,7 +83,8 @@ def explain(decision, outcome, result) -> str:
 
 
 def run_job(job, deps, recorder) -> Result:
-    """Raises the errors of thsync.errors; the worker maps them onto the job state machine."""
+    """Raises the errors of thsync.core.errors (a SyncError carrying the job's decision once
+    there is one); the worker maps them onto the job state machine."""
     with ExitStack() as clients:
         return sync_person(job, deps, recorder, clients)
 
@@ -113,44 +96,39 @@ def sync_person(job, deps, recorder, clients: ExitStack) -> Result:
     event = latest_event(deps.store, job)
     event_types = unique(job.event_types)
     plan = fetch_plan(ruleset, event_types)
-    eh, org = None, None
-    if plan["employee"]:
-        eh = clients.enter_context(deps.eh_client(tenant, recorder))
-        org = deps.org_for(tenant)
-    employee, manager, custom = fetch_people(eh, org, job.employee_id, event, plan)
+    source = clients.enter_context(deps.source_for(tenant, recorder))
+    employee, manager, custom = fetch_people(source, job.employee_id, event, plan)
     if employee is None:
-        reason = (
-            f"Employment Hero has no employee {job.employee_id} visible to the connected "
-            "account (deleted, or outside that user's rights)"
-        )
-        return Result("skipped", "not_in_eh", reason, {})
+        reason = source.why_absent(job.employee_id)
+        return Result(JobStatus.SKIPPED, Outcome.NOT_IN_SOURCE, reason, {})
     now = datetime.fromtimestamp(deps.clock.now(), ZoneInfo(tenant.time_zone))
     decision = decide_events(ruleset, tenant, event, event_types, employee, manager, custom, now)
-    summary = decision_dict(decision)
-    if summary["problems"]:
-        error = PermanentError("; ".join(summary["problems"]))
-        error.decision = summary  # kept on the failed job, so support sees what was rendered
-        raise error
+    if decision.problems:
+        # Kept on the failed job, so support sees what was rendered.
+        raise PermanentError("; ".join(decision.problems), decision=decision.as_dict())
     th = clients.enter_context(deps.th_client(tenant, recorder))
-    # Effective dates, switches, identity and mass-deactivation safeguards (thsync.lifecycle).
-    decision, stopped, timing = before_apply(deps, tenant, ruleset, job, decision, now, th)
-    summary.update(action=decision.action, reason=decision.reason, payload=decision.payload)
-    if stopped:
-        outcome = "held" if stopped.startswith("held") else "switched_off"
-        return Result("skipped", outcome, stopped, summary)
+    # Effective dates, switches, identity and mass-deactivation safeguards (people.lifecycle).
+    decision, stop, timing = before_apply(deps, tenant, ruleset, job, decision, now, th)
+    if stop is not None:
+        return Result(JobStatus.SKIPPED, stop.outcome, stop.message, decision.as_dict())
+    return carry_out(deps, tenant, job, th, decision, timing)
+
+
+def carry_out(deps, tenant, job, th, decision: Decision, timing) -> Result:
+    """Write to TH, keep what TH now holds, then plan the person's future actions."""
     try:
         status, outcome, result = apply(th, decision)
     except SyncError as exc:
-        exc.decision = summary  # the failed job keeps who it was for and what was rendered
+        exc.with_decision(decision.as_dict())  # the failed job keeps who it was for
         raise
+    if result is not None:
+        decision = replace(decision, changes=result.changes)
     if result is not None and result.user:
         deps.store.people.save(
             tenant.id, job.employee_id, result.user.get("user_name"), result.user, job.id
         )
-    if result is not None:
-        summary["changes"] = result.changes
     notes = after_apply(deps, tenant, job, result, timing)
     reason = "; ".join([explain(decision, outcome, result), *notes])
-    if outcome == "absent" and timing.create_at:
-        outcome, reason = "scheduled", decision.reason  # not in TH until the start date
-    return Result(status, outcome, reason, summary)
+    if outcome == Outcome.ABSENT and timing.create_at:
+        outcome, reason = Outcome.SCHEDULED, decision.reason  # not in TH until the start date
+    return Result(status, outcome, reason, decision.as_dict())

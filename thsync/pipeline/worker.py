@@ -13,6 +13,7 @@ import threading
 import traceback
 
 from thsync.core.calls import CallLog
+from thsync.core.errors import SyncError
 from thsync.people.modes import paused_tenants
 from thsync.people.scheduler import Ticker
 from thsync.pipeline.job import run_job
@@ -88,7 +89,7 @@ class Worker:
         error = f"{type(exc).__name__}: {exc}"
         if not hasattr(exc, "service"):
             log.error("job %s crashed:\n%s", job.id, traceback.format_exc())
-        decision = getattr(exc, "decision", None)
+        decision = exc.decision if isinstance(exc, SyncError) else None  # a crash has none
         outcome = {"wait": "rate_limited", "retry": "retry", "fail": "failed"}[step.action]
         store = self.services.store
         store.jobs.record_attempt(

@@ -44,6 +44,23 @@ class Decision:
     create_only: frozenset
     trace: list
     problems: list = field(default_factory=list)
+    changes: dict | None = None  # what the TH write changed, once it was carried out
+
+    def as_dict(self) -> dict:
+        """The decision as a job, its attempts and the event page keep it (JSON)."""
+        data = {
+            "action": self.action,
+            "rule": self.rule,
+            "reason": self.reason,
+            "extracted": self.extracted,
+            "payload": self.payload,
+            "create_only": sorted(self.create_only),
+            "problems": list(self.problems),
+            "trace": self.trace,
+        }
+        if self.changes is not None:
+            data["changes"] = self.changes
+        return data
 
 
 def build_context(

@@ -7,7 +7,6 @@ import secrets
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 
 from thsync.core.errors import SyncError
-from thsync.sources.employment_hero.client import authorize_url, exchange_code, make_pkce
 from thsync.web.access import customer_ok, visitor
 
 log = logging.getLogger(__name__)
@@ -33,13 +32,10 @@ def tenant_or_404(tenant_id):
 @bp.get("/tenants/<tenant_id>/connect")
 def connect(tenant_id):
     tenant = tenant_or_404(tenant_id)
-    verifier, challenge = make_pkce()
     state = secrets.token_urlsafe(32)
+    url, verifier = services().source_for(tenant).connect_url(redirect_uri(), state)
     services().store.connections.save_oauth_state(
         state, tenant.id, services().vault.cipher.encrypt(verifier)
-    )
-    url = authorize_url(
-        tenant.eh_authorize_url, tenant.eh_client_id, redirect_uri(), state, challenge
     )
     return redirect(url)
 
@@ -72,36 +68,10 @@ def callback():
 
 def complete_connection(tenant, code: str, verifier: str) -> list[dict]:
     """Exchange the code, store the tokens encrypted, and record who authorised and which
-    organisations they belong to. Returns those organisations."""
-    svc = services()
-    tokens = exchange_code(
-        tenant.eh_token_url,
-        tenant.eh_client_id,
-        tenant.eh_client_secret,
-        redirect_uri(),
-        code,
-        verifier,
-        clock=svc.clock,
-    )
-    svc.vault.save(tenant.id, tokens)
-    return record_authoriser(svc, tenant)
-
-
-def record_authoriser(svc, tenant) -> list[dict]:
-    """Read /user_info: who authorised (shown on the dashboard) and their organisations; with
-    exactly one organisation its UUID is the tenant's, found for the customer."""
-    info = svc.eh_client(tenant).user_info()
-    memberships = info.get("memberships") or []
-    organisations = [
-        {"id": m.get("organisation_id"), "name": m.get("organisation_name"), "role": m.get("role")}
-        for m in memberships
-        if m.get("organisation_id")
-    ]
-    values = {"authorised_by": info}
-    if len(organisations) == 1:
-        values["org_uuid"] = organisations[0]["id"]
-    svc.store.connections.save(tenant.id, **values)
-    log.info("tenant %s: connected to Employment Hero as %s", tenant.id, info.get("email"))
+    organisations they belong to (the source does it). Returns those organisations."""
+    with services().source_for(tenant) as source:
+        organisations = source.complete_connection(redirect_uri(), code, verifier)
+    log.info("tenant %s: connected to %s", tenant.id, source.label)
     return organisations
 
 

@@ -18,6 +18,7 @@ from thsync.web.tenants import when
 
 bp = Blueprint("events", __name__)
 SECRET_HEADERS = ("authorization", "cookie", "x-api-key", "x-webhook-token")
+TESTER_KEYS = ("action", "rule", "reason", "extracted", "payload", "trace", "problems")
 
 
 def redact_headers(headers: dict) -> dict:
@@ -143,16 +144,14 @@ def parse_json(text: str, what: str):
         raise SyncError(f"the {what} is not JSON: {exc}") from exc
 
 
-def read_people(tenant, ruleset, event, event_type) -> tuple:
-    svc = services()
-    employee_id = ruleset.read_intake(event).get("employee_id")
+def read_people(source, ruleset, event, event_type) -> tuple:
+    employee_id = source.read_event(ruleset, event).get("employee_id")
     if not employee_id:
         raise SyncError("the event names no employee, and none was pasted")
-    with svc.eh_client(tenant) as eh:
-        plan = fetch_plan(ruleset, [event_type])
-        people = fetch_people(eh, svc.org_for(tenant), str(employee_id), event, plan)
+    plan = fetch_plan(ruleset, [event_type])
+    people = fetch_people(source, str(employee_id), event, plan)
     if people[0] is None:
-        raise SyncError(f"Employment Hero has no employee {employee_id}")
+        raise SyncError(f"{source.label} has no employee {employee_id}")
     return people
 
 
@@ -166,22 +165,16 @@ def try_rules(tenant, ruleset, form) -> dict:
             abort(404)
         event = json.loads(delivery["body"] or "{}")
     event = event or {}
-    event_type = ruleset.read_intake(event).get("event_type")
-    employee = parse_json(form.get("employee", ""), "employee")
-    manager, custom = None, None
-    if employee is None:  # read from EH, as a sync would (reads only)
-        employee, manager, custom = read_people(tenant, ruleset, event, event_type)
+    with svc.source_for(tenant) as source:
+        event_type = source.read_event(ruleset, event).get("event_type")
+        employee = parse_json(form.get("employee", ""), "employee")
+        manager, custom = None, None
+        if employee is None:  # read from the HR source, as a sync would (reads only)
+            employee, manager, custom = read_people(source, ruleset, event, event_type)
     now = datetime.fromtimestamp(svc.clock.now(), ZoneInfo(tenant.time_zone))
     decision = decide_events(ruleset, tenant, event, [event_type], employee, manager, custom, now)
-    return {
-        "action": decision.action,
-        "rule": decision.rule,
-        "reason": decision.reason,
-        "extracted": decision.extracted,
-        "payload": decision.payload,
-        "trace": decision.trace,
-        "problems": list(getattr(decision, "problems", []) or []),
-    }
+    shown = decision.as_dict()
+    return {key: shown[key] for key in TESTER_KEYS}
 
 
 def tester_data(tenant_id) -> dict:
