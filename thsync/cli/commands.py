@@ -11,6 +11,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 
+from thsync.cli import database as database_cli
 from thsync.config.settings import SETTINGS
 from thsync.config.tenants import TenantFileErrors, load_tenant, tenant_files
 from thsync.pipeline.job import decision_dict
@@ -171,6 +172,7 @@ def settings_command():
 def init_app(app) -> None:
     for command in (rules_cli, jobs_cli, deliveries_cli, worker_command, settings_command):
         app.cli.add_command(command)
+    database_cli.init_app(app)
     from thsync.cli import people as lifecycle_cli  # reconcile, schedule, holds (issue 3)
 
     lifecycle_cli.init_app(app)
