@@ -247,3 +247,11 @@ def test_db_revision_writes_nothing_while_the_tables_and_database_agree(cli_app)
         "0001_baseline.py",
         "0002_drop_schema_version.py",
     ]
+
+
+def test_db_revision_refuses_a_database_behind_head(cli_app, engine):
+    with engine.begin() as conn:
+        command.downgrade(migrate.alembic_config(conn), "0001")
+    result = cli_app.test_cli_runner().invoke(args=["db", "revision", "-m", "too early"])
+    assert result.exit_code == 1
+    assert result.output == "Error: Target database is not up to date.\n"

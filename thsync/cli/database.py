@@ -9,6 +9,7 @@ The app also upgrades at every start, so `db upgrade` is for doing it ahead of a
 """
 
 import click
+from alembic.util import CommandError
 from flask import current_app
 from flask.cli import AppGroup
 
@@ -58,7 +59,10 @@ def history_command():
 @click.option("--empty", is_flag=True, help="write upgrade/downgrade by hand, compare nothing")
 def revision_command(message, empty):
     """Write the next revision from the difference between the tables and the database."""
-    path = store().write_revision(message, autogenerate=not empty)
+    try:
+        path = store().write_revision(message, autogenerate=not empty)
+    except CommandError as exc:  # e.g. the database is behind head
+        raise click.ClickException(str(exc)) from exc
     if path is None:
         click.echo("the tables and the database agree: no revision written")
     else:

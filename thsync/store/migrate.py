@@ -8,6 +8,7 @@ lock held for the upgrade's transaction, on SQLite on the write lock every trans
 """
 
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -63,6 +64,8 @@ def upgrade(conn: sa.Connection) -> list[str]:
     if conn.dialect.name == "postgresql":
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": UPGRADE_LOCK})
     adopt_hand_written_schema(conn)
+    if set(MigrationContext.configure(conn).get_current_heads()) == set(scripts().get_heads()):
+        return []  # every start after the first: skip loading the environment and revisions
     applied: list[str] = []
     command.upgrade(alembic_config(conn, applied), "head")
     return applied
@@ -92,18 +95,23 @@ def current_revision(conn: sa.Connection) -> str | None:
     return MigrationContext.configure(conn).get_current_revision()
 
 
+@cache
+def scripts() -> ScriptDirectory:
+    """The revision files, read once: they do not change under a running process."""
+    return ScriptDirectory.from_config(alembic_config())
+
+
 def revisions() -> list[Revision]:
     """Every revision, newest first."""
-    script = ScriptDirectory.from_config(alembic_config())
-    heads = set(script.get_heads())
+    heads = set(scripts().get_heads())
     return [
         Revision(s.revision, s.down_revision, s.doc, s.revision in heads)
-        for s in script.walk_revisions()
+        for s in scripts().walk_revisions()
     ]
 
 
 def head_revision() -> str:
-    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+    return scripts().get_current_head()
 
 
 def write_revision(conn: sa.Connection, message: str, autogenerate: bool) -> str | None:
