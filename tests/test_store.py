@@ -3,8 +3,9 @@
 import threading
 
 import pytest
+import sqlalchemy as sa
 
-from thsync.store import migrate, schema
+from thsync.store import migrate
 from thsync.store.repositories import Store
 
 
@@ -24,13 +25,14 @@ def deliver(store, employee="e1", event="employee_updated", event_id=None, body=
 
 
 def test_upgrade_is_idempotent_and_versioned(store):
-    import sqlalchemy as sa
-
     assert store.upgrade() == []
     with store.db.engine.connect() as conn:
-        applied = conn.execute(sa.select(schema.schema_version.c.version)).scalars().all()
-    assert sorted(applied) == [version for version, _ in migrate.MIGRATIONS]
-    assert migrate.latest_version() == max(applied)
+        applied = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all()
+    # Alembic records the head alone; every revision before it is on the one line down to base.
+    assert applied == [migrate.head_revision()] == [store.schema_revision()]
+    chain = migrate.revisions()
+    assert [r.id for r in chain][0] == applied[0]
+    assert [r.parent for r in chain] == [r.id for r in chain][1:] + [None]
 
 
 def test_intake_is_one_insert_and_the_dispatcher_queues_the_job(store):

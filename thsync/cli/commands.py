@@ -11,7 +11,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 
-from thsync.cli import people
+from thsync.cli import database, people
 from thsync.config.settings import SETTINGS
 from thsync.config.tenants import TenantFileErrors, load_tenant, tenant_files
 from thsync.pipeline.worker import Worker
@@ -173,3 +173,4 @@ def init_app(app) -> None:
     for command in (rules_cli, jobs_cli, deliveries_cli, worker_command, settings_command):
         app.cli.add_command(command)
     people.init_app(app)  # reconcile, schedule, holds
+    database.init_app(app)  # db upgrade, current, history, revision

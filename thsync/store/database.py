@@ -113,9 +113,18 @@ class Database:
             return postgresql.insert(table)
         return sqlite.insert(table)
 
-    def upgrade(self) -> list[int]:
+    def upgrade(self) -> list[str]:
+        """Run every Alembic revision not yet applied, in one transaction; returns their ids."""
         with self.engine.begin() as conn:
             return migrate.upgrade(conn)
+
+    def schema_revision(self) -> str | None:
+        with self.engine.connect() as conn:
+            return migrate.current_revision(conn)
+
+    def write_revision(self, message: str, autogenerate: bool = True) -> str | None:
+        with self.engine.begin() as conn:
+            return migrate.write_revision(conn, message, autogenerate)
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -1,38 +1,133 @@
-"""The hand-written migrations of schema versions 1 to 3 (Alembic takes over from there)."""
+"""Schema migrations by Alembic, run on the store's own connection.
 
-import time
+The revisions live in thsync/store/migrations/versions/ (the environment beside them). The first,
+0001, is the whole schema the hand-written migrations had built by their version 3; a database
+they made (a `schema_version` table at 3) is stamped at 0001 instead of being built again, and
+the revisions after it apply as usual. Concurrent starts serialise: on PostgreSQL on an advisory
+lock held for the upgrade's transaction, on SQLite on the write lock every transaction takes.
+"""
+
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
 
 import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 
-from thsync.store.schema import V1_TABLES, V2_TABLES, V3_TABLES, metadata, schema_version
-
-
-def _create(tables):
-    def step(conn) -> None:
-        metadata.create_all(conn, tables=list(tables))
-
-    return step
-
-
-# Append-only: (version, step). A step receives a connection inside the migration transaction.
-MIGRATIONS = ((1, _create(V1_TABLES)), (2, _create(V2_TABLES)), (3, _create(V3_TABLES)))
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+BASELINE = "0001"  # the hand-written schema version 3
+LEGACY_VERSION = 3
+UPGRADE_LOCK = 74061  # the advisory lock key the hand-written migrations used too
 
 
-def upgrade(conn) -> list[int]:
-    """Bring the schema up to date; returns the versions applied. Safe to run concurrently."""
+class LegacySchemaTooOld(Exception):
+    """Alembic adopts hand-written schema version 3 only: start the release before Alembic once."""
+
+    def __init__(self, version: int):
+        super().__init__(
+            f"the database is at hand-written schema version {version}; {self.__doc__}"
+        )
+        self.version = version
+
+
+@dataclass(frozen=True)
+class Revision:
+    id: str
+    parent: str | None
+    message: str
+    head: bool
+
+
+def alembic_config(conn: sa.Connection | None = None, applied: list | None = None) -> Config:
+    """Alembic's settings in code (no alembic.ini): the package's folder and our connection."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["connection"] = conn
+    if applied is not None:
+        config.attributes["on_version_apply"] = record_into(applied)
+    return config
+
+
+def record_into(applied: list):
+    def record(*, step, **_) -> None:
+        if step.is_upgrade and not step.is_stamp:
+            applied.append(step.up_revision_id)
+
+    return record
+
+
+def upgrade(conn: sa.Connection) -> list[str]:
+    """Bring the schema to head; returns the revisions applied. Safe to run concurrently."""
     if conn.dialect.name == "postgresql":
-        conn.execute(sa.text("SELECT pg_advisory_xact_lock(74061)"))
-    metadata.create_all(conn, tables=[schema_version])
-    done = set(conn.execute(sa.select(schema_version.c.version)).scalars())
-    applied = []
-    for version, step in MIGRATIONS:
-        if version in done:
-            continue
-        step(conn)
-        conn.execute(schema_version.insert().values(version=version, applied_at=time.time()))
-        applied.append(version)
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": UPGRADE_LOCK})
+    adopt_hand_written_schema(conn)
+    if set(MigrationContext.configure(conn).get_current_heads()) == set(scripts().get_heads()):
+        return []  # every start after the first: skip loading the environment and revisions
+    applied: list[str] = []
+    command.upgrade(alembic_config(conn, applied), "head")
     return applied
 
 
-def latest_version() -> int:
-    return MIGRATIONS[-1][0]
+def adopt_hand_written_schema(conn: sa.Connection) -> bool:
+    """Stamp a database the hand-written migrations made at the baseline; True if it was one."""
+    version = hand_written_version(conn)
+    if version is None:
+        return False
+    if version != LEGACY_VERSION:
+        raise LegacySchemaTooOld(version)
+    command.stamp(alembic_config(conn), BASELINE)
+    return True
+
+
+def hand_written_version(conn: sa.Connection) -> int | None:
+    """The hand-written schema version, or None once Alembic keeps the version (or on a new
+    database)."""
+    tables = set(sa.inspect(conn).get_table_names())
+    if "alembic_version" in tables or "schema_version" not in tables:
+        return None
+    return conn.execute(sa.text("SELECT max(version) FROM schema_version")).scalar()
+
+
+def current_revision(conn: sa.Connection) -> str | None:
+    return MigrationContext.configure(conn).get_current_revision()
+
+
+@cache
+def scripts() -> ScriptDirectory:
+    """The revision files, read once: they do not change under a running process."""
+    return ScriptDirectory.from_config(alembic_config())
+
+
+def revisions() -> list[Revision]:
+    """Every revision, newest first."""
+    heads = set(scripts().get_heads())
+    return [
+        Revision(s.revision, s.down_revision, s.doc, s.revision in heads)
+        for s in scripts().walk_revisions()
+    ]
+
+
+def head_revision() -> str:
+    return scripts().get_current_head()
+
+
+def write_revision(conn: sa.Connection, message: str, autogenerate: bool) -> str | None:
+    """Write the next revision file (autogenerated from the tables' difference with the database,
+    which must be at head); returns its path, or None when there is no difference to write."""
+    script = command.revision(
+        alembic_config(conn),
+        message,
+        autogenerate=autogenerate,
+        rev_id=f"{int(head_revision()) + 1:04d}",
+        process_revision_directives=skip_empty_revision if autogenerate else None,
+    )
+    return script.path if script else None
+
+
+def skip_empty_revision(_context, _revision, directives) -> None:
+    """An autogenerated revision that changes nothing is not worth a file."""
+    if directives[0].upgrade_ops.is_empty():
+        directives.clear()

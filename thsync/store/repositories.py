@@ -35,8 +35,14 @@ class Store:
         self.alerts = Alerts(self.db)
         self.outbox = Outbox(self.db)
 
-    def upgrade(self) -> list[int]:
+    def upgrade(self) -> list[str]:
         return self.db.upgrade()
+
+    def schema_revision(self) -> str | None:
+        return self.db.schema_revision()
+
+    def write_revision(self, message: str, autogenerate: bool = True) -> str | None:
+        return self.db.write_revision(message, autogenerate)
 
     def close(self) -> None:
         self.deliveries.close()

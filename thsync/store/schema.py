@@ -1,8 +1,9 @@
 """The tables, on one MetaData. Only the store package speaks SQL; the state machine of a job
 and its named values are in thsync.store.states.
 
-Kept beside thsync.schema (which appends the migration) because that module is shared with the
-lifecycle work; these tables live on the same MetaData, so tests and `upgrade` see one schema.
+The Alembic revisions in thsync/store/migrations/versions/ build these tables; a change here
+needs a revision there (`flask --app server db revision -m …`), and tests/test_migrations.py
+fails while the two disagree.
 
 A web session, written down once:
 
@@ -18,13 +19,6 @@ clears--> resolved (one "resolved" e-mail). The outbox holds each e-mail until S
 import sqlalchemy as sa
 
 metadata = sa.MetaData()
-
-schema_version = sa.Table(
-    "schema_version",
-    metadata,
-    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
-    sa.Column("applied_at", sa.Float, nullable=False),
-)
 
 deliveries = sa.Table(
     "deliveries",
@@ -154,16 +148,6 @@ th_snapshots = sa.Table(
     sa.Column("updated_at", sa.Float, nullable=False),
 )
 
-V1_TABLES = (
-    deliveries,
-    jobs,
-    attempts,
-    eh_connections,
-    oauth_states,
-    rate_limits,
-    th_snapshots,
-)
-
 
 # -- version 2: the people lifecycle (issue 3) -----------------------------------------------
 #
@@ -232,8 +216,6 @@ holds = sa.Table(
     sa.Column("resolution", sa.Text),  # JSON: what release did
     sa.Index("ix_holds_tenant", "tenant_id", "status"),
 )
-
-V2_TABLES = (scheduled_actions, reconciliations, holds)
 
 
 # -- version 3: access, modes, alerts, checklist -------------------------------------------
@@ -330,14 +312,4 @@ alert_outbox = sa.Table(
     sa.Column("sent_at", sa.Float),
     sa.Column("last_error", sa.Text),
     sa.Index("ix_alert_outbox_due", "sent_at", "next_try_at"),
-)
-
-V3_TABLES = (
-    web_sessions,
-    signin_links,
-    signin_failures,
-    tenant_modes,
-    checklist_marks,
-    alerts,
-    alert_outbox,
 )
