@@ -1,11 +1,16 @@
 """The store on a real database: dedup, coalescing, claims, per-employee order, leases, retries."""
 
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 
 from thsync.store import migrate, schema
 from thsync.store.repositories import Store
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def deliver(store, employee="e1", event="employee_updated", event_id=None, body="{}", coalesce=3):
@@ -144,7 +149,6 @@ def test_attempts_keep_calls_and_decision(store):
     calls = [{"service": "th", "method": "GET", "path": "/users/x", "status": 404}]
     store.jobs.record_attempt(
         job,
-        started_at=1.0,
         outcome="retry",
         error="TransientError: 503",
         decision={"action": "upsert"},
@@ -222,3 +226,45 @@ def test_many_workers_on_postgres_claim_each_job_once(pg_url, clock):
     assert sorted(claimed) == sorted(set(claimed))
     assert len(claimed) == 30
     setup.close()
+
+
+DISPATCH_LOOP = """
+import sys
+from thsync.store.repositories import Store
+store, name = Store(sys.argv[1]), sys.argv[2]
+sys.stdin.readline()  # every process starts at once
+while any(d["job_id"] is None for d in store.deliveries.find("acme", limit=1000)):
+    store.jobs.dispatch(0, limit=3)
+    job = store.jobs.claim(name, 60)
+    if job is not None:  # finished jobs make the next deliveries start new ones
+        store.jobs.finish(job, status="succeeded")
+store.close()
+"""
+
+
+@pytest.mark.postgres
+def test_concurrent_dispatchers_keep_each_persons_deliveries_in_order(pg_url):
+    store = Store(pg_url)
+    store.upgrade()
+    people = [f"e{n}" for n in range(4)]
+    for n in range(120):
+        meta = {"event_type": "employee_updated", "employee_id": people[n % 4]}
+        store.deliveries.accept("acme", headers={}, body="{}", meta={**meta, "dedup_key": f"{n}"})
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", DISPATCH_LOOP, pg_url, f"w{n}"], cwd=REPO, stdin=subprocess.PIPE
+        )
+        for n in range(4)
+    ]
+    for process in processes:
+        process.stdin.write(b"go\n")
+        process.stdin.close()
+    assert [process.wait(timeout=120) for process in processes] == [0, 0, 0, 0]
+    seen = []
+    for person in people:
+        jobs = sorted(store.history.find(employee_id=person, limit=1000), key=lambda j: j.id)
+        ids = [delivery_id for job in jobs for delivery_id in job.delivery_ids]
+        assert ids == sorted(set(ids)), f"{person}'s deliveries out of order: {ids}"
+        seen += ids
+    assert sorted(seen) == [d["id"] for d in reversed(store.deliveries.find("acme", limit=1000))]
+    store.close()

@@ -14,7 +14,7 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from thsync.people import safeguards
-from thsync.people.reconcile import LISTS, reconcile
+from thsync.people.reconcile import LISTS, AlreadyReconciling, reconcile
 from thsync.people.timing import describe
 
 reconcile_cli = AppGroup("reconcile", help="Full reconciliation of a tenant and its reports.")
@@ -35,10 +35,11 @@ def zone_of(tenant_id: str) -> str:
 @click.argument("tenant_id")
 @click.option("--dry-run", is_flag=True, help="only report what would change")
 def run_command(tenant_id, dry_run):
-    """List everyone in EH and TH and bring TH in line (or, with --dry-run, only report)."""
+    """List everyone in EH and TH and bring TH in line (or, with --dry-run, only report).
+    Refused while another reconciliation of the tenant runs (scheduled, or another CLI)."""
     try:
         result = reconcile(services(), tenant_id, dry_run=dry_run)
-    except LookupError as exc:
+    except (LookupError, AlreadyReconciling) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(format_report(result["id"], tenant_id, result["report"]))
 
