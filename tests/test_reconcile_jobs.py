@@ -109,3 +109,22 @@ def test_a_run_whose_process_died_is_marked_failed_by_the_next(connected):
         "failed",
         "stopped mid-run: the process running it ended before it finished",
     )
+
+
+def test_a_failed_reconciliation_job_is_kept_not_retried_and_the_next_is_planned(
+    connected, worker, sandboxes, clock
+):
+    store = services(connected).store
+    fault = {"kind": "500", "path": f"/api/v1/organisations/{ORG}/employees"}
+    sandboxes.eh_admin("POST", "/_admin/faults", fault)
+    ask_for_one(connected)
+    assert worker.drain() == 1  # once: a retry would have run at once here
+    [rec] = store.reconciliations.find("acme")
+    assert (rec["trigger"], rec["status"]) == ("schedule", "failed")
+    [job] = store.history.find()
+    assert (job.status, job.outcome, job.attempts) == ("failed", "failed", 1)
+    assert job.reason.startswith("the reconciliation failed: TransientError: Employment Hero")
+    [attempt] = store.history.attempts(job.id)
+    assert (attempt["outcome"], attempt["error"]) == ("failed", job.reason)
+    [following] = store.schedule.find("acme")
+    assert (following["action"], following["due_at"]) == ("reconcile", clock.now() + 24 * 3600)

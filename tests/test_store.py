@@ -113,6 +113,26 @@ def test_an_expired_lease_lets_another_worker_take_the_job(store, clock):
     assert store.jobs.finish(taken, status="succeeded")
 
 
+def test_an_attempt_is_on_record_from_its_claim_and_cut_off_when_taken_over(store, clock):
+    deliver(store, event_id="a", coalesce=0)
+    crashed = store.jobs.claim("w1", 60)
+    [started] = store.history.attempts(crashed.id)
+    assert (started["number"], started["worker"], started["outcome"]) == (1, "w1", "running")
+    assert (started["started_at"], started["finished_at"]) == (clock.now(), None)
+    lease_ran_out = clock.now() + 60
+    clock.advance(61)
+    taken = store.jobs.claim("w2", 60)
+    cut_off, running = store.history.attempts(taken.id)
+    assert (cut_off["outcome"], cut_off["finished_at"]) == ("cut_off", lease_ran_out)
+    assert cut_off["error"] == (
+        "the worker w1 stopped mid-attempt (its lease ran out before the attempt ended): "
+        "what it did before it stopped, a TH write perhaps, is not known"
+    )
+    assert (running["number"], running["worker"], running["outcome"]) == (2, "w2", "running")
+    store.jobs.record_attempt(taken, outcome="succeeded", error=None, decision=None, calls=[])
+    assert [a["outcome"] for a in store.history.attempts(taken.id)] == ["cut_off", "succeeded"]
+
+
 def test_retry_waits_for_run_after_and_rate_limit_refunds_the_attempt(store, clock):
     deliver(store, event_id="a", coalesce=0)
     job = store.jobs.claim("w1", 60)

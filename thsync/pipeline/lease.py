@@ -15,12 +15,11 @@ log = logging.getLogger(__name__)
 
 
 class Heartbeat:
-    """`with Heartbeat(jobs, job, lease):` around a job's run; `lost` says whether another
-    worker took the job over meanwhile (its finish() will then be refused)."""
+    """`with Heartbeat(jobs, job, lease):` around a job's run. If another worker took the job
+    over meanwhile (this one's lease had run out), the beat stops and finish() is refused."""
 
     def __init__(self, jobs, job, lease_seconds: float):
         self.jobs, self.job, self.lease = jobs, job, lease_seconds
-        self.lost = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, name=f"lease-{job.id}", daemon=True)
 
@@ -40,8 +39,8 @@ class Heartbeat:
                 log.exception("job %s: could not extend its lease", self.job.id)
                 continue
             if not held:
-                self.lost = True
                 log.warning(
-                    "job %s: another worker took it over; its result is dropped", self.job.id
+                    "job %s: another worker took it over; this one can no longer finish it",
+                    self.job.id,
                 )
                 return

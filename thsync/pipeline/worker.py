@@ -20,7 +20,7 @@ from thsync.pipeline.job import run_job
 from thsync.pipeline.lease import Heartbeat
 from thsync.pipeline.reconciliation import run_reconciliation_job
 from thsync.pipeline.retry import RetryPolicy, next_step
-from thsync.store.states import WHOLE_TENANT, AttemptOutcome, JobStatus
+from thsync.store.states import WHOLE_TENANT, AttemptOutcome, JobStatus, Outcome
 
 log = logging.getLogger(__name__)
 KEEPS_FAILING_AFTER = 3  # attempts; the tenant's alert recipients hear of it then
@@ -63,22 +63,23 @@ class Worker:
         return job
 
     def _run(self, job) -> None:
-        """The claim started the attempt row; the heartbeat keeps the lease until it ends."""
+        """The claim started the attempt row; the heartbeat keeps the lease while the job runs
+        (it stops before the job is moved on, so it never mistakes that for a takeover)."""
         calls = CallLog(self.services.clock)
-        with Heartbeat(self.services.store.jobs, job, self.lease):
-            try:
+        try:
+            with Heartbeat(self.services.store.jobs, job, self.lease):
                 result = self._perform(job, calls)
-            except Exception as exc:  # every failure is classified, recorded and rescheduled
-                self._fail(job, exc, calls)
-                return
-            self._succeed(job, result, calls)
+        except Exception as exc:  # every failure is classified, recorded and rescheduled
+            self._fail(job, exc, calls)
+            return
+        self._complete(job, result, calls)
 
     def _perform(self, job, calls):
         if job.employee_id == WHOLE_TENANT:
             return run_reconciliation_job(job, self.services)
         return run_job(job, self.services, calls)
 
-    def _succeed(self, job, result, calls) -> None:
+    def _complete(self, job, result, calls) -> None:
         failed = result.status == JobStatus.FAILED  # a reconciliation that failed is not retried
         self.services.store.jobs.record_attempt(
             job,
@@ -116,7 +117,7 @@ class Worker:
             store.jobs.finish(
                 job,
                 status=JobStatus.FAILED,
-                outcome=AttemptOutcome.FAILED,
+                outcome=Outcome.FAILED,
                 reason=step.reason,
                 error=error,
                 decision=decision,
