@@ -17,7 +17,7 @@ from thsync.core.clock import SystemClock
 from thsync.pipeline.worker import Worker
 from thsync.store.states import AttemptOutcome, JobStatus
 
-LEASE = 1.5  # seconds: a heartbeat every 0.5 s
+LEASE = 2.0  # seconds: a heartbeat every 0.67 s
 JORDAN = "a1e2c3d4-0000-4000-8000-000000000042"
 
 
@@ -47,13 +47,14 @@ def running_job(store, worker_prefix: str):
 
 def test_a_job_that_outlasts_its_lease_is_not_taken_by_another_worker(connected, fire, sandboxes):
     services, store = connected.extensions["thsync"], store_of(connected)
-    slow_th(sandboxes, "POST", "/papi/users", 3 * LEASE)  # the create answers after 3 leases
+    slow_th(sandboxes, "POST", "/papi/users", 2.5 * LEASE)  # answers 2.5 leases later
     fire("employee_created", JORDAN)
     first = Worker(services, name="first", rand=lambda: 0.5)
     second = Worker(services, name="second", rand=lambda: 0.5)
     runner = threading.Thread(target=first.run_once, kwargs={"ignore_run_after": True})
     runner.start()
     while running_job(store, "first") is None:
+        assert runner.is_alive()
         time.sleep(0.02)
     taken = []
     while runner.is_alive():  # the second worker keeps trying the whole time
