@@ -145,7 +145,13 @@ def dirs(tmp_path, sandboxes):
 
 
 @pytest.fixture
-def app(db_url, clock, dirs, env, tmp_path):
+def extra_settings():
+    """Settings a test module overrides for its app (a short LEASE_SECONDS, say)."""
+    return {}
+
+
+@pytest.fixture
+def app(db_url, clock, dirs, env, tmp_path, extra_settings):
     app = create_app(
         {
             "DATABASE_URL": db_url,
@@ -159,6 +165,7 @@ def app(db_url, clock, dirs, env, tmp_path):
             "THSYNC_ENCRYPTION_KEY": "",
             "PUBLIC_URL": "http://127.0.0.1:1",
             "SUPPORT_USERS": SUPPORT_USERS,
+            **extra_settings,
         },
         clock=clock,
     )

@@ -1,12 +1,17 @@
 """The store on a real database: dedup, coalescing, claims, per-employee order, leases, retries."""
 
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from thsync.store import migrate
 from thsync.store.repositories import Store
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def deliver(store, employee="e1", event="employee_updated", event_id=None, body="{}", coalesce=3):
@@ -110,6 +115,26 @@ def test_an_expired_lease_lets_another_worker_take_the_job(store, clock):
     assert store.jobs.finish(taken, status="succeeded")
 
 
+def test_an_attempt_is_on_record_from_its_claim_and_cut_off_when_taken_over(store, clock):
+    deliver(store, event_id="a", coalesce=0)
+    crashed = store.jobs.claim("w1", 60)
+    [started] = store.history.attempts(crashed.id)
+    assert (started["number"], started["worker"], started["outcome"]) == (1, "w1", "running")
+    assert (started["started_at"], started["finished_at"]) == (clock.now(), None)
+    lease_ran_out = clock.now() + 60
+    clock.advance(61)
+    taken = store.jobs.claim("w2", 60)
+    cut_off, running = store.history.attempts(taken.id)
+    assert (cut_off["outcome"], cut_off["finished_at"]) == ("cut_off", lease_ran_out)
+    assert cut_off["error"] == (
+        "the worker w1 stopped mid-attempt (its lease ran out before the attempt ended): "
+        "what it did before it stopped, a TH write perhaps, is not known"
+    )
+    assert (running["number"], running["worker"], running["outcome"]) == (2, "w2", "running")
+    store.jobs.record_attempt(taken, outcome="succeeded", error=None, decision=None, calls=[])
+    assert [a["outcome"] for a in store.history.attempts(taken.id)] == ["cut_off", "succeeded"]
+
+
 def test_retry_waits_for_run_after_and_rate_limit_refunds_the_attempt(store, clock):
     deliver(store, event_id="a", coalesce=0)
     job = store.jobs.claim("w1", 60)
@@ -146,7 +171,6 @@ def test_attempts_keep_calls_and_decision(store):
     calls = [{"service": "th", "method": "GET", "path": "/users/x", "status": 404}]
     store.jobs.record_attempt(
         job,
-        started_at=1.0,
         outcome="retry",
         error="TransientError: 503",
         decision={"action": "upsert"},
@@ -224,3 +248,45 @@ def test_many_workers_on_postgres_claim_each_job_once(pg_url, clock):
     assert sorted(claimed) == sorted(set(claimed))
     assert len(claimed) == 30
     setup.close()
+
+
+DISPATCH_LOOP = """
+import sys
+from thsync.store.repositories import Store
+store, name = Store(sys.argv[1]), sys.argv[2]
+sys.stdin.readline()  # every process starts at once
+while any(d["job_id"] is None for d in store.deliveries.find("acme", limit=1000)):
+    store.jobs.dispatch(0, limit=3)
+    job = store.jobs.claim(name, 60)
+    if job is not None:  # finished jobs make the next deliveries start new ones
+        store.jobs.finish(job, status="succeeded")
+store.close()
+"""
+
+
+@pytest.mark.postgres
+def test_concurrent_dispatchers_keep_each_persons_deliveries_in_order(pg_url):
+    store = Store(pg_url)
+    store.upgrade()
+    people = [f"e{n}" for n in range(4)]
+    for n in range(120):
+        meta = {"event_type": "employee_updated", "employee_id": people[n % 4]}
+        store.deliveries.accept("acme", headers={}, body="{}", meta={**meta, "dedup_key": f"{n}"})
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", DISPATCH_LOOP, pg_url, f"w{n}"], cwd=REPO, stdin=subprocess.PIPE
+        )
+        for n in range(4)
+    ]
+    for process in processes:
+        process.stdin.write(b"go\n")
+        process.stdin.close()
+    assert [process.wait(timeout=120) for process in processes] == [0, 0, 0, 0]
+    seen = []
+    for person in people:
+        jobs = sorted(store.history.find(employee_id=person, limit=1000), key=lambda j: j.id)
+        ids = [delivery_id for job in jobs for delivery_id in job.delivery_ids]
+        assert ids == sorted(set(ids)), f"{person}'s deliveries out of order: {ids}"
+        seen += ids
+    assert sorted(seen) == [d["id"] for d in reversed(store.deliveries.find("acme", limit=1000))]
+    store.close()

@@ -36,7 +36,8 @@ def zone_of(tenant_id: str) -> str:
 @click.argument("tenant_id")
 @click.option("--dry-run", is_flag=True, help="only report what would change")
 def run_command(tenant_id, dry_run):
-    """List everyone in EH and TH and bring TH in line (or, with --dry-run, only report)."""
+    """List everyone in EH and TH and bring TH in line (or, with --dry-run, only report).
+    Refused while another reconciliation of the tenant runs (scheduled, or another CLI)."""
     try:
         result = reconcile(services(), tenant_id, dry_run=dry_run)
     except DomainError as exc:

@@ -79,3 +79,7 @@ class UnknownMode(DomainError):
 
 class HoldNotOpen(DomainError):
     """The hold does not exist or was already decided."""
+
+
+class AlreadyReconciling(DomainError):
+    """Another reconciliation of this tenant is running: try again when it has finished."""

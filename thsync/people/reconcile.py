@@ -16,7 +16,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from thsync.core.calls import CallLog
-from thsync.core.errors import RateLimited, SyncError, UnknownTenant
+from thsync.core.errors import AlreadyReconciling, RateLimited, SyncError, UnknownTenant
 from thsync.core.ratelimit import Limiter
 from thsync.people import safeguards
 from thsync.people.modes import mode_of
@@ -77,11 +77,25 @@ def known_keys(people, snapshots) -> set:
 
 
 def reconcile(services, tenant_id: str, *, dry_run: bool = False, trigger: str = "cli") -> dict:
-    """Run one reconciliation; returns {id, summary, report}. Also stored with the run."""
+    """Run one reconciliation; returns {id, summary, report}. Also stored with the run. One
+    run per tenant at a time, across processes: AlreadyReconciling while another is going."""
     tenant, ruleset = services.registry.get(tenant_id)
     if tenant is None:
         raise UnknownTenant(f"unknown tenant {tenant_id} (or its file does not load)")
-    store = services.store
+    with services.store.reconciliations.exclusive(tenant_id) as ours:
+        if not ours:
+            raise AlreadyReconciling(busy_message(services, tenant))
+        return run_reconciliation(services, tenant, ruleset, dry_run, trigger)
+
+
+def busy_message(services, tenant) -> str:
+    running = services.store.reconciliations.running(tenant.id)
+    which = f" (#{running['id']}, trigger {running['trigger']})" if running else ""
+    return f"a reconciliation of {tenant.id} is already running{which}: try again later"
+
+
+def run_reconciliation(services, tenant, ruleset, dry_run: bool, trigger: str) -> dict:
+    store, tenant_id = services.store, tenant.id
     mode = mode_of(services, tenant)
     dry_run = dry_run or mode == "paused"  # a paused tenant gets a report, never a write
     rec_id = store.reconciliations.start(tenant_id, dry_run=dry_run, trigger=trigger)

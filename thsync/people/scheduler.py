@@ -1,12 +1,12 @@
-"""The worker's share of the schedule: fire due scheduled actions (each once across processes)
-and keep each tenant's periodic reconciliation planned and run."""
+"""The worker's share of the schedule: fire due scheduled actions (each once across processes,
+each becoming a job) and keep each tenant's periodic reconciliation planned. A reconciliation
+runs as a tenant-wide job that any worker claims, never inside the tick: it takes minutes."""
 
 import logging
 from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
 from thsync.people.modes import paused_tenants
-from thsync.people.reconcile import reconcile
 from thsync.people.timing import DAY
 
 log = logging.getLogger(__name__)
@@ -45,25 +45,19 @@ def plan_reconciliations(services) -> None:
 
 
 def tick(services) -> list[dict]:
-    """Fire what is due (each action once across processes) and run due reconciliations."""
+    """Fire what is due (each action once across processes): each is queued as a job."""
     fired = services.store.schedule.fire_due()
     for action in fired:
-        if action["action"] != "reconcile":
-            log.info("scheduled %s of %s fired as job %s", *_what(action))
-            continue
-        try:
-            reconcile(services, action["tenant_id"], trigger="schedule")
-        except Exception:  # a failed reconciliation is recorded; the next one is planned
-            log.exception("periodic reconciliation of %s failed", action["tenant_id"])
-        _plan_next(services, action["tenant_id"])
+        log.info("scheduled %s of %s fired as job %s", *_what(action))
     return fired
 
 
 def _what(action) -> tuple:
-    return action["action"], action["employee_id"], action["job_id"]
+    return action["action"], action["employee_id"] or action["tenant_id"], action["job_id"]
 
 
-def _plan_next(services, tenant_id: str) -> None:
+def plan_next_reconciliation(services, tenant_id: str) -> None:
+    """After a run: the next one reconcile_every_hours from now."""
     tenant, ruleset = services.registry.get(tenant_id)
     if tenant is None:
         return

@@ -17,7 +17,10 @@ from thsync.core.errors import SyncError
 from thsync.people.modes import paused_tenants
 from thsync.people.scheduler import Ticker
 from thsync.pipeline.job import run_job
+from thsync.pipeline.lease import Heartbeat
+from thsync.pipeline.reconciliation import run_reconciliation_job
 from thsync.pipeline.retry import RetryPolicy, next_step
+from thsync.store.states import WHOLE_TENANT, AttemptOutcome, JobStatus, Outcome
 
 log = logging.getLogger(__name__)
 KEEPS_FAILING_AFTER = 3  # attempts; the tenant's alert recipients hear of it then
@@ -35,7 +38,7 @@ class Worker:
         settings = services.settings
         self.policy = RetryPolicy(max_attempts=settings["MAX_ATTEMPTS"])
         self.lease = settings["LEASE_SECONDS"]
-        self.ticker = Ticker(services)  # scheduled actions and periodic reconciliations
+        self.ticker = Ticker(services)  # fires scheduled actions (reconciliations too) as jobs
 
     def blocked_tenants(self) -> list[str]:
         """Tenants whose TH portal is paused after a 429: their jobs wait, others go on."""
@@ -60,18 +63,28 @@ class Worker:
         return job
 
     def _run(self, job) -> None:
-        started = self.services.clock.now()
+        """The claim started the attempt row; the heartbeat keeps the lease while the job runs
+        (it stops before the job is moved on, so it never mistakes that for a takeover)."""
         calls = CallLog(self.services.clock)
         try:
-            result = run_job(job, self.services, calls)
+            with Heartbeat(self.services.store.jobs, job, self.lease):
+                result = self._perform(job, calls)
         except Exception as exc:  # every failure is classified, recorded and rescheduled
-            self._fail(job, exc, started, calls)
+            self._fail(job, exc, calls)
             return
+        self._complete(job, result, calls)
+
+    def _perform(self, job, calls):
+        if job.employee_id == WHOLE_TENANT:
+            return run_reconciliation_job(job, self.services)
+        return run_job(job, self.services, calls)
+
+    def _complete(self, job, result, calls) -> None:
+        failed = result.status == JobStatus.FAILED  # a reconciliation that failed is not retried
         self.services.store.jobs.record_attempt(
             job,
-            started_at=started,
             outcome=result.status,
-            error=None,
+            error=result.reason if failed else None,
             decision=result.decision,
             calls=calls.calls,
         )
@@ -80,31 +93,31 @@ class Worker:
             status=result.status,
             outcome=result.outcome,
             reason=result.reason,
+            error=result.reason if failed else None,
             decision=result.decision,
         )
         log.info("job %s %s: %s (%s)", job.id, result.status, result.outcome, result.reason)
 
-    def _fail(self, job, exc, started, calls) -> None:
+    def _fail(self, job, exc, calls) -> None:
         step = next_step(self.policy, job.attempts, exc, self.rand())
         error = f"{type(exc).__name__}: {exc}"
         if not hasattr(exc, "service"):
             log.error("job %s crashed:\n%s", job.id, traceback.format_exc())
         decision = exc.decision if isinstance(exc, SyncError) else None  # a crash has none
-        outcome = {"wait": "rate_limited", "retry": "retry", "fail": "failed"}[step.action]
+        outcome = {
+            "wait": AttemptOutcome.RATE_LIMITED,
+            "retry": AttemptOutcome.RETRY,
+            "fail": AttemptOutcome.FAILED,
+        }[step.action]
         store = self.services.store
         store.jobs.record_attempt(
-            job,
-            started_at=started,
-            outcome=outcome,
-            error=error,
-            decision=decision,
-            calls=calls.calls,
+            job, outcome=outcome, error=error, decision=decision, calls=calls.calls
         )
         if step.action == "fail":
             store.jobs.finish(
                 job,
-                status="failed",
-                outcome="failed",
+                status=JobStatus.FAILED,
+                outcome=Outcome.FAILED,
                 reason=step.reason,
                 error=error,
                 decision=decision,
@@ -114,7 +127,7 @@ class Worker:
             return
         store.jobs.finish(
             job,
-            status="retry",
+            status=JobStatus.RETRY,
             outcome=outcome,
             reason=step.reason,
             error=error,

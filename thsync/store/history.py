@@ -1,11 +1,12 @@
-"""What jobs did, read back: for pages, checklists, alerts and reconciliation."""
+"""What jobs did, read back: for pages, checklists, alerts and reconciliation. Questions about
+people (what synced, what cleared a failure) leave tenant-wide jobs (reconciliations) out."""
 
 import sqlalchemy as sa
 
 from thsync.store import schema as s
 from thsync.store.database import Repository, loads
 from thsync.store.jobs import Job, row_to_job
-from thsync.store.states import UNFINISHED, WAITING
+from thsync.store.states import UNFINISHED, WAITING, WHOLE_TENANT
 
 
 class History(Repository):
@@ -89,7 +90,11 @@ class History(Repository):
         j = s.jobs
         query = (
             sa.select(j.c.id)
-            .where(j.c.tenant_id == tenant_id, j.c.status.in_(("succeeded", "skipped")))
+            .where(
+                j.c.tenant_id == tenant_id,
+                j.c.employee_id != WHOLE_TENANT,
+                j.c.status.in_(("succeeded", "skipped")),
+            )
             .order_by(j.c.id)
             .limit(limit)
         )
@@ -101,7 +106,10 @@ class History(Repository):
         """Has a sync of the tenant succeeded after `since` (a failure cause clearing)?"""
         j = s.jobs
         query = sa.select(j.c.id).where(
-            j.c.tenant_id == tenant_id, j.c.status == "succeeded", j.c.updated_at > since
+            j.c.tenant_id == tenant_id,
+            j.c.employee_id != WHOLE_TENANT,
+            j.c.status == "succeeded",
+            j.c.updated_at > since,
         )
         with self.db.engine.connect() as conn:
             return conn.execute(query.limit(1)).first() is not None

@@ -6,9 +6,15 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from thsync.store import locks
 from thsync.store import schema as s
 from thsync.store.database import Repository, StoreUnavailable, dumps, loads
-from thsync.store.states import UNFINISHED, WAITING, JobStatus
+from thsync.store.states import UNFINISHED, WAITING, AttemptOutcome, JobStatus
+
+CUT_OFF_ERROR = (
+    "the worker {worker} stopped mid-attempt (its lease ran out before the attempt ended): "
+    "what it did before it stopped, a TH write perhaps, is not known"
+)
 
 
 @dataclass
@@ -27,6 +33,7 @@ class Job:
     reason: str | None = None
     last_error: str | None = None
     decision: dict | None = None
+    attempt_id: int | None = None  # this claim's attempt row
     extra: dict = field(default_factory=dict)
 
 
@@ -55,17 +62,21 @@ class Jobs(Repository):
         self.deliveries = deliveries
 
     def dispatch(self, coalesce_seconds: float, limit: int = 500) -> int:
-        """Queue (or join) a job for each accepted delivery not yet queued, oldest first.
-        Coalescing windows count from when each delivery was received."""
+        """Queue (or join) a job for each accepted delivery not yet queued, in delivery order.
+        One dispatcher at a time: two taking different batches at once could let a later
+        delivery reach a person's job before an earlier one. A dispatcher that finds another
+        at work skips this round (returns 0). Coalescing windows count from when each delivery
+        was received."""
         d = s.deliveries
         query = (
             sa.select(d.c.id, d.c.tenant_id, d.c.event_type, d.c.employee_id, d.c.received_at)
             .where(d.c.status == "accepted", d.c.job_id.is_(None))
             .order_by(d.c.id)
             .limit(limit)
-            .with_for_update(skip_locked=True)
         )
         with self.db.transaction() as conn:
+            if not locks.try_transaction_lock(self.db, conn, locks.DISPATCH):
+                return 0
             rows = conn.execute(query).all()
             for row in rows:
                 job_id = self.queue(
@@ -143,7 +154,10 @@ class Jobs(Repository):
         return row.id
 
     def claim(self, worker, lease_seconds, *, exclude_tenants=(), ignore_run_after=False):
-        """Take the next runnable job, or None. Safe across processes (see schema docstring)."""
+        """Take the next runnable job, or None. Safe across processes (see schema docstring).
+        The attempt row is written in the same transaction, so even a worker killed at once
+        leaves its attempt on record; a job taken over after its lease ran out has the
+        previous attempt marked cut off."""
         now = self.clock.now()
         with self.db.transaction() as conn:
             row = conn.execute(self._claim_query(now, exclude_tenants, ignore_run_after)).first()
@@ -153,18 +167,45 @@ class Jobs(Repository):
                 s.jobs.update()
                 .where(s.jobs.c.id == row.id)
                 .values(
-                    status="running",
+                    status=JobStatus.RUNNING,
                     worker=worker,
                     lease_until=now + lease_seconds,
                     attempts=row.attempts + 1,
                     updated_at=now,
                 )
             )
+            if row.status == JobStatus.RUNNING:
+                self._cut_off(conn, row)
             job = row_to_job(row)
             job.attempts += 1
-            job.status = "running"
+            job.status = JobStatus.RUNNING
             job.worker = worker
+            job.attempt_id = self._start_attempt(conn, job, now)
             return job
+
+    def _start_attempt(self, conn, job: Job, now: float) -> int:
+        values = dict(
+            job_id=job.id,
+            number=job.attempts,
+            worker=job.worker,
+            started_at=now,
+            outcome=AttemptOutcome.RUNNING,
+            calls="[]",
+        )
+        return conn.execute(s.attempts.insert().values(**values)).inserted_primary_key[0]
+
+    def _cut_off(self, conn, row) -> None:
+        """The worker that held this job stopped mid-attempt: say so on its attempt row."""
+        a = s.attempts
+        conn.execute(
+            a.update()
+            .where(a.c.job_id == row.id, a.c.outcome == AttemptOutcome.RUNNING)
+            .values(
+                outcome=AttemptOutcome.CUT_OFF,
+                finished_at=row.lease_until,  # the last moment it was known to hold the job
+                error=CUT_OFF_ERROR.format(worker=row.worker),
+            )
+        )
 
     def _claim_query(self, now, exclude_tenants, ignore_run_after):
         j, k = s.jobs, s.jobs.alias("earlier")
@@ -225,20 +266,24 @@ class Jobs(Repository):
             )
             return result.rowcount == 1
 
-    def extend_lease(self, job: Job, lease_seconds: float) -> None:
+    def extend_lease(self, job: Job, lease_seconds: float) -> bool:
+        """Keep a running job a while longer; False when this worker no longer holds it."""
         with self.db.transaction() as conn:
-            conn.execute(
+            result = conn.execute(
                 s.jobs.update()
-                .where(s.jobs.c.id == job.id, s.jobs.c.worker == job.worker)
+                .where(
+                    s.jobs.c.id == job.id,
+                    s.jobs.c.worker == job.worker,
+                    s.jobs.c.status == JobStatus.RUNNING,
+                )
                 .values(lease_until=self.clock.now() + lease_seconds)
             )
+            return result.rowcount == 1
 
-    def record_attempt(self, job: Job, *, started_at, outcome, error, decision, calls) -> int:
+    def record_attempt(self, job: Job, *, outcome, error, decision, calls) -> None:
+        """Complete the attempt row the claim started with how the attempt ended. A worker
+        that lost its lease still records what it did (over the "cut off" mark)."""
         values = dict(
-            job_id=job.id,
-            number=job.attempts,
-            worker=job.worker,
-            started_at=started_at,
             finished_at=self.clock.now(),
             outcome=outcome,
             error=error,
@@ -246,7 +291,9 @@ class Jobs(Repository):
             calls=json.dumps(calls, default=str),
         )
         with self.db.transaction() as conn:
-            return conn.execute(s.attempts.insert().values(**values)).inserted_primary_key[0]
+            conn.execute(
+                s.attempts.update().where(s.attempts.c.id == job.attempt_id).values(**values)
+            )
 
     def requeue_failed(self, *, tenant_id=None, job_ids=None) -> list[int]:
         """Failed jobs back to queued (support's retry). Returns the ids requeued."""

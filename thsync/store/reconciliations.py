@@ -1,9 +1,15 @@
-"""Reconciliation runs and their drift reports."""
+"""Reconciliation runs and their drift reports, and the lock that keeps them one at a time."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import sqlalchemy as sa
 
+from thsync.store import locks
 from thsync.store import schema as s
 from thsync.store.database import Repository, dumps, loads
+
+DIED = "stopped mid-run: the process running it ended before it finished"
 
 
 def _reconciliation(row) -> dict:
@@ -14,16 +20,36 @@ def _reconciliation(row) -> dict:
 
 
 class Reconciliations(Repository):
+    @contextmanager
+    def exclusive(self, tenant_id: str) -> Iterator[bool]:
+        """Hold the tenant's reconciliation lock for a whole run (across processes); yields
+        False when another run holds it. A run that dies lets it go with its process."""
+        with locks.held(self.db, locks.RECONCILE, tenant_id) as ours:
+            yield ours
+
+    def running(self, tenant_id: str) -> dict | None:
+        """The tenant's latest run still marked running."""
+        t = s.reconciliations
+        query = sa.select(t).where(t.c.tenant_id == tenant_id, t.c.status == "running")
+        with self.db.engine.connect() as conn:
+            row = conn.execute(query.order_by(t.c.id.desc()).limit(1)).first()
+        return _reconciliation(row) if row else None
+
     def start(self, tenant_id, *, dry_run: bool, trigger: str) -> int:
+        """Record a run that starts now. Called under `exclusive`, so a run of this tenant still
+        marked running is one whose process died: it is marked failed first."""
+        t, now = s.reconciliations, self.clock.now()
+        died = t.update().where(t.c.tenant_id == tenant_id, t.c.status == "running")
         values = dict(
             tenant_id=tenant_id,
-            started_at=self.clock.now(),
+            started_at=now,
             status="running",
             dry_run=dry_run,
             trigger=trigger,
         )
         with self.db.transaction() as conn:
-            return conn.execute(s.reconciliations.insert().values(**values)).inserted_primary_key[0]
+            conn.execute(died.values(status="failed", finished_at=now, error=DIED))
+            return conn.execute(t.insert().values(**values)).inserted_primary_key[0]
 
     def finish(self, rec_id, *, status, summary, report, error=None) -> None:
         values = dict(

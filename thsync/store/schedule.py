@@ -1,4 +1,5 @@
-"""Scheduled actions: a create on the start date, a deactivation after the last day."""
+"""Scheduled actions: a create on the start date, a deactivation after the last day, a tenant's
+reconciliation (employee_id WHOLE_TENANT, so it fires as a tenant-wide job)."""
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -6,7 +7,11 @@ from sqlalchemy.exc import IntegrityError
 from thsync.store import schema as s
 from thsync.store.database import Repository
 
-SCHEDULED_EVENT = {"create": "start_date_reached", "deactivate": "last_day_ended"}
+SCHEDULED_EVENT = {
+    "create": "start_date_reached",
+    "deactivate": "last_day_ended",
+    "reconcile": "reconciliation",
+}
 
 
 class Schedule(Repository):
@@ -92,9 +97,10 @@ class Schedule(Repository):
             return [dict(r._mapping) for r in conn.execute(query)]
 
     def fire_due(self, limit: int = 100) -> list[dict]:
-        """Claim due actions, each exactly once across processes. A create or deactivate
-        becomes a job for the person in the same transaction (so the job system's retries,
-        ordering and rate limits apply); reconcile actions are returned for the caller to run."""
+        """Claim due actions, each exactly once across processes. Each becomes a job in the same
+        transaction (so the job system's leases, ordering and rate limits apply): a person's job
+        for a create or deactivate, a tenant-wide job for a reconcile, which then runs one at a
+        time per tenant and joins one already waiting."""
         t = s.scheduled_actions
         now = self.clock.now()
         query = (
@@ -107,10 +113,8 @@ class Schedule(Repository):
         fired = []
         with self.db.transaction() as conn:
             for row in conn.execute(query).all():
-                job_id = None
-                if row.action in SCHEDULED_EVENT:
-                    event = SCHEDULED_EVENT[row.action]
-                    job_id = self.jobs.queue(conn, row.tenant_id, row.employee_id, event, now=now)
+                event = SCHEDULED_EVENT[row.action]
+                job_id = self.jobs.queue(conn, row.tenant_id, row.employee_id, event, now=now)
                 conn.execute(
                     t.update()
                     .where(t.c.id == row.id)

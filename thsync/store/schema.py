@@ -99,7 +99,7 @@ attempts = sa.Table(
     sa.Column("worker", sa.String(100)),
     sa.Column("started_at", sa.Float, nullable=False),
     sa.Column("finished_at", sa.Float),
-    # succeeded | skipped | retry | rate_limited | failed
+    # running (until it ends) | succeeded | skipped | retry | rate_limited | failed | cut_off
     sa.Column("outcome", sa.String(20)),
     sa.Column("error", sa.Text),
     sa.Column("decision", sa.Text),  # JSON: action, rule, reason, extracted, payload, trace
@@ -156,7 +156,7 @@ th_snapshots = sa.Table(
 #   pending  --due, claimed by one process (SKIP LOCKED)-->  fired      a job was queued for it
 #   pending  --EH changed (start date moved)-->              pending    due_at moved
 #   pending  --EH changed (termination rescinded), support--> cancelled  never deleted
-#   reconcile actions: fired by the worker, which runs the reconciliation and plans the next
+#   reconcile actions: fired as a tenant-wide job, whose run plans the next
 
 scheduled_actions = sa.Table(
     "scheduled_actions",

@@ -12,12 +12,19 @@ The dispatcher turns accepted deliveries into jobs, in delivery order.
     running  --permanent error-> failed    reason kept; never deleted
     running  --attempts spent--> failed    "gave up after N attempts: …"
     running  --lease expired-->  (claimable again: a crashed worker's job is picked up)
+    running  --heartbeat-->      running   the worker extends its lease while the job runs
     failed   --retry command-->  queued    support asked to try again
     queued/retry absorb new deliveries for the same employee (coalescing): at most one
     waiting job per employee, enforced by a partial unique index.
 
 Jobs of one employee run in id order and never concurrently: a job is claimable only when no
-earlier job of the same employee is still queued, waiting to retry or running.
+earlier job of the same employee is still queued, waiting to retry or running. A tenant-wide job
+(a reconciliation) has the employee id WHOLE_TENANT, so the same rules keep a tenant's
+reconciliations one at a time and at most one waiting.
+
+An attempt row is written when a worker claims the job (RUNNING, no finished_at) and completed
+when the attempt ends. If the worker dies mid-attempt, the next claim after its lease ran out
+marks that row CUT_OFF: whatever it did before it stopped (a TH write, perhaps) stays visible.
 """
 
 from enum import StrEnum
@@ -38,6 +45,8 @@ class JobStatus(StrEnum):
     FAILED = "failed"
 
 
+WHOLE_TENANT = ""  # the employee id of a tenant-wide job: a reconciliation
+
 WAITING = (JobStatus.QUEUED, JobStatus.RETRY)
 UNFINISHED = (JobStatus.QUEUED, JobStatus.RETRY, JobStatus.RUNNING)
 FINISHED = (JobStatus.SUCCEEDED, JobStatus.SKIPPED, JobStatus.FAILED)
@@ -52,6 +61,7 @@ class AttemptOutcome(StrEnum):
     RETRY = "retry"
     RATE_LIMITED = "rate_limited"
     FAILED = "failed"
+    CUT_OFF = "cut_off"  # the worker stopped mid-attempt (killed, or lost its lease)
 
 
 class Outcome(StrEnum):
@@ -69,6 +79,7 @@ class Outcome(StrEnum):
     SWITCHED_OFF = "switched_off"  # the tenant switched this kind of write off
     NOT_IN_SOURCE = "not_in_eh"  # the HR source no longer shows the person
     SUPERSEDED = "superseded"  # a newer job covers the person
+    RECONCILED = "reconciled"  # a tenant-wide job ran the tenant's reconciliation
     WOULD_CREATE = "would_create"  # shadow mode: recorded, not sent
     WOULD_UPDATE = "would_update"
     WOULD_DEACTIVATE = "would_deactivate"
