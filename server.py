@@ -14,7 +14,7 @@ from thsync.core.logs import configure_logging, redact
 from thsync.pipeline import intake
 from thsync.services import Services
 from thsync.web import connect as oauth
-from thsync.web import events
+from thsync.web import events, pages
 from thsync.web import golive as dashboard
 from thsync.web import reconciliations as reconcile_views
 from thsync.web import signin as auth_views
@@ -37,7 +37,7 @@ def create_app(config: dict | None = None, *, clock=None, alerter=None) -> Flask
     app.config["SESSION_COOKIE_SECURE"] = secure
     app.extensions["thsync"] = Services(settings, clock=clock, alerter=alerter)
     # auth_views first: its guard runs before every other view (see thsync.auth)
-    for module in (auth_views, intake, oauth, web, dashboard, events, reconcile_views, cli):
+    for module in (auth_views, pages, intake, oauth, web, dashboard, events, reconcile_views, cli):
         module.init_app(app)
     if alerter is None:
         alerts.init_app(app)
