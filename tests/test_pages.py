@@ -5,6 +5,7 @@ is the event page now, and times reach the templates raw, formatted by the `when
 import pytest
 
 from tests.auth_helpers import csrf_of, support_client
+from tests.fixtures_app import REPO
 
 JORDAN = "a1e2c3d4-0000-4000-8000-000000000042"
 # GET routes that are not pages, and why: each new GET route is a page or is named here.
@@ -194,3 +195,17 @@ def test_pages_show_times_through_the_filter(synced):
     assert isinstance(received, float | int)  # the twin keeps the raw epoch
     shown = synced.jinja_env.from_string("{{ t | when }}").render(t=received)
     assert shown in support.get("/tenants/acme").get_data(as_text=True)
+
+
+def test_page_templates_live_under_their_web_module(app):
+    served = {view for view in app.view_functions.values() if hasattr(view, "page_template")}
+    assert len(served) == 11  # ten pages and the customer link
+    for view in served:
+        module = view.__module__.rsplit(".", 1)[-1]
+        assert view.page_template.startswith(f"{module}/"), (view.__name__, view.page_template)
+        assert (REPO / "templates" / view.page_template).is_file()
+
+
+def test_templates_format_times_only_through_the_filter():
+    for template in (REPO / "templates").rglob("*.html"):
+        assert "when(" not in template.read_text(), template
