@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from functools import wraps
 
 from flask import Blueprint, Flask, abort, current_app, jsonify, render_template, request
+from flask.typing import ResponseReturnValue
 
 from thsync.config.tenants import Tenant
 from thsync.rules.ruleset import RuleSet
@@ -60,7 +61,7 @@ def twin_endpoint(endpoint: str) -> str:
     return endpoint.removesuffix("_page") + "_json"
 
 
-def render(answer, template: str):
+def render(answer: dict | Page | ResponseReturnValue, template: str) -> ResponseReturnValue:
     """The view's answer as the format asked for; a response the view made itself (a redirect)
     goes out as it is."""
     if not isinstance(answer, dict | Page):
