@@ -13,7 +13,7 @@ from thsync.config.settings import check_production, load_settings
 from thsync.core.logs import configure_logging, redact
 from thsync.pipeline import intake
 from thsync.services import Services
-from thsync.web import connect, events, golive, reconciliations, signin, tenants
+from thsync.web import connect, events, golive, pages, reconciliations, signin, tenants
 
 log = logging.getLogger("thsync.server")
 
@@ -31,7 +31,8 @@ def create_app(config: dict | None = None, *, clock=None) -> Flask:
     app.config["SESSION_COOKIE_SECURE"] = secure
     app.extensions["thsync"] = Services(settings, app, clock=clock)
     # signin first: its guard runs before every other view (see thsync.web.access)
-    for module in (signin, intake, connect, tenants, golive, events, reconciliations, commands):
+    parts = (signin, pages, intake, connect, tenants, golive, events, reconciliations, commands)
+    for module in parts:
         module.init_app(app)
     return app
 

@@ -8,10 +8,10 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import click
-from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 
 from thsync.cli import database, people
+from thsync.cli.context import services, settings
 from thsync.config.settings import SETTINGS
 from thsync.config.tenants import TenantFileErrors, load_tenant, tenant_files
 from thsync.pipeline.worker import Worker
@@ -21,14 +21,6 @@ from thsync.rules.ruleset import RuleFileErrors, load_ruleset
 rules_cli = AppGroup("rules", help="Check rule and tenant files; preview a decision.")
 jobs_cli = AppGroup("jobs", help="List and retry sync jobs.")
 deliveries_cli = AppGroup("deliveries", help="Inspect and replay received webhooks.")
-
-
-def services():
-    return current_app.extensions["thsync"]
-
-
-def settings():
-    return services().settings
 
 
 def check_tenant(path: Path, rules_dir: Path) -> list[str]:

@@ -10,9 +10,9 @@ flask --app server holds list | show 3 | release 3 | discard 3
 import json
 
 import click
-from flask import current_app
 from flask.cli import AppGroup
 
+from thsync.cli.context import services
 from thsync.core.errors import DomainError
 from thsync.people import safeguards
 from thsync.people.reconcile import LISTS, reconcile
@@ -21,10 +21,6 @@ from thsync.people.timing import describe
 reconcile_cli = AppGroup("reconcile", help="Full reconciliation of a tenant and its reports.")
 schedule_cli = AppGroup("schedule", help="Scheduled creations, deactivations, reconciliations.")
 holds_cli = AppGroup("holds", help="Actions the safeguards held for support.")
-
-
-def services():
-    return current_app.extensions["thsync"]
 
 
 def zone_of(tenant_id: str) -> str:

@@ -22,6 +22,8 @@ from flask import abort, current_app, g, jsonify, redirect, request, session, ur
 from itsdangerous import BadSignature, URLSafeSerializer
 from werkzeug.security import check_password_hash
 
+from thsync.web.pages import services
+
 # Reachable without signing in: EH's webhook, the load balancer's probe, the ways in.
 OPEN = {
     "intake.receive",
@@ -64,10 +66,6 @@ def customer_ok(view):
     """Mark a view a signed-in customer may use: without a tenant in its URL, or with POST."""
     view.access = "customer"
     return view
-
-
-def services():
-    return current_app.extensions["thsync"]
 
 
 def visitor() -> Visitor | None:

@@ -1,20 +1,21 @@
 """One event start to finish, people search and the rule tester. JSON twins end in `.json`.
 
 An "event" here is a job: the deliveries it coalesced, what EH said, the rule that decided and
-why (with file:line), the payload, every attempt and the outcome.
+why (with file:line), the payload, every attempt, the outcome and what TH holds since. It is the
+one page for a job: the old job URL leads to it.
 """
 
 import json
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, abort, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, abort, redirect, request, url_for
 
 from thsync.core.errors import SyncError
 from thsync.pipeline.job import fetch_people, fetch_plan
 from thsync.rules.engine import decide_events
-from thsync.web.access import services, support_only
-from thsync.web.tenants import when
+from thsync.web.access import support_only
+from thsync.web.pages import Page, json_requested, page, services, tenant_or_404
 
 bp = Blueprint("events", __name__)
 SECRET_HEADERS = ("authorization", "cookie", "x-api-key", "x-webhook-token")
@@ -23,13 +24,6 @@ TESTER_KEYS = ("action", "rule", "reason", "extracted", "payload", "trace", "pro
 
 def redact_headers(headers: dict) -> dict:
     return {k: "[redacted]" if k.lower() in SECRET_HEADERS else v for k, v in headers.items()}
-
-
-def tenant_or_404(tenant_id):
-    tenant, ruleset = services().registry.get(tenant_id)
-    if tenant is None:
-        abort(404)
-    return tenant, ruleset
 
 
 def eh_record(attempts: list) -> str | None:
@@ -42,7 +36,6 @@ def eh_record(attempts: list) -> str | None:
 
 
 def event_data(tenant_id, job_id) -> dict:
-    tenant_or_404(tenant_id)
     store = services().store
     job = store.history.get(job_id)
     if job is None or job.tenant_id != tenant_id:
@@ -68,20 +61,25 @@ def event_data(tenant_id, job_id) -> dict:
     }
 
 
-@bp.get("/tenants/<tenant_id>/events/<int:job_id>")
+@page(bp, "/tenants/<tenant_id>/events/<int:job_id>", template="events/event.html")
 def event_page(tenant_id, job_id):
-    return render_template("event.html", **event_data(tenant_id, job_id), when=when)
+    tenant, _ = tenant_or_404(tenant_id)
+    return Page(event_data(tenant_id, job_id), html={"tenant": tenant})
 
 
-@bp.get("/tenants/<tenant_id>/events/<int:job_id>.json")
-def event_json(tenant_id, job_id):
-    return jsonify(event_data(tenant_id, job_id))
+@bp.get("/tenants/<tenant_id>/jobs/<int:job_id>", endpoint="job_page")
+@bp.get("/tenants/<tenant_id>/jobs/<int:job_id>.json", endpoint="job_json")
+def old_job_page(tenant_id, job_id):
+    """The job page was the event page's double; links to it made before still work."""
+    endpoint = "events.event_json" if json_requested() else "events.event_page"
+    return redirect(url_for(endpoint, tenant_id=tenant_id, job_id=job_id))
 
 
 @bp.post("/tenants/<tenant_id>/events/<int:job_id>/retry")
 @support_only
 def retry_event(tenant_id, job_id):
     """A failed job goes back to the queue; any other is synced afresh from its last delivery."""
+    tenant_or_404(tenant_id)
     data = event_data(tenant_id, job_id)
     store = services().store
     if not store.jobs.requeue_failed(tenant_id=tenant_id, job_ids=[job_id]):
@@ -105,7 +103,6 @@ def matches(job, needle: str) -> bool:
 
 
 def people_data(tenant_id) -> dict:
-    tenant_or_404(tenant_id)
     needle = request.args.get("q", "").strip().lower()
     store = services().store
     people = {}
@@ -124,14 +121,10 @@ def people_data(tenant_id) -> dict:
     return {"tenant_id": tenant_id, "q": needle, "people": found}
 
 
-@bp.get("/tenants/<tenant_id>/people")
+@page(bp, "/tenants/<tenant_id>/people", template="events/people.html")
 def people(tenant_id):
-    return render_template("people.html", **people_data(tenant_id), when=when)
-
-
-@bp.get("/tenants/<tenant_id>/people.json")
-def people_json(tenant_id):
-    return jsonify(people_data(tenant_id))
+    tenant, _ = tenant_or_404(tenant_id)
+    return Page(people_data(tenant_id), html={"tenant": tenant})
 
 
 # -- rule tester ----------------------------------------------------------------------------
@@ -177,8 +170,8 @@ def try_rules(tenant, ruleset, form) -> dict:
     return {key: shown[key] for key in TESTER_KEYS}
 
 
-def tester_data(tenant_id) -> dict:
-    tenant, ruleset = tenant_or_404(tenant_id)
+def tester_data(tenant, ruleset) -> dict:
+    tenant_id = tenant.id
     recent = services().store.deliveries.find(tenant_id, limit=20)
     result, error = None, None
     if request.method == "POST":
@@ -199,18 +192,17 @@ def tester_data(tenant_id) -> dict:
     }
 
 
-@bp.route("/tenants/<tenant_id>/rule-tester", methods=["GET", "POST"])
+@page(
+    bp,
+    "/tenants/<tenant_id>/rule-tester",
+    template="events/rule_tester.html",
+    methods=("GET", "POST"),
+)
 @support_only
 def rule_tester(tenant_id):
-    data = tester_data(tenant_id)
-    return render_template("rule_tester.html", **data, when=when), 400 if data["error"] else 200
-
-
-@bp.route("/tenants/<tenant_id>/rule-tester.json", methods=["GET", "POST"])
-@support_only
-def rule_tester_json(tenant_id):
-    data = tester_data(tenant_id)
-    return jsonify(data), 400 if data["error"] else 200
+    tenant, ruleset = tenant_or_404(tenant_id)
+    data = tester_data(tenant, ruleset)
+    return Page(data, status=400 if data["error"] else 200, html={"tenant": tenant})
 
 
 def init_app(app) -> None:

@@ -4,20 +4,14 @@ Each page has a JSON twin (`.json`); support's actions are POST forms with the C
 import json
 import uuid
 
-from flask import Blueprint, abort, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, abort, redirect, request, url_for
 
 from thsync.people import checklist, modes
-from thsync.web.access import services, support_only, visitor
-from thsync.web.tenants import eh_events, when
+from thsync.web.access import support_only, visitor
+from thsync.web.pages import page, services, tenant_or_404
+from thsync.web.tenants import eh_events
 
 bp = Blueprint("dashboard", __name__)
-
-
-def tenant_or_404(tenant_id):
-    tenant, ruleset = services().registry.get(tenant_id)
-    if tenant is None:
-        abort(404)
-    return tenant, ruleset
 
 
 def setup_steps(tenant, ruleset) -> dict:
@@ -47,14 +41,9 @@ def checklist_data(tenant_id) -> dict:
     }
 
 
-@bp.get("/tenants/<tenant_id>/checklist", endpoint="checklist")
+@page(bp, "/tenants/<tenant_id>/checklist", template="golive/checklist.html", endpoint="checklist")
 def checklist_page(tenant_id):
-    return render_template("checklist.html", **checklist_data(tenant_id))
-
-
-@bp.get("/tenants/<tenant_id>/checklist.json")
-def checklist_json(tenant_id):
-    return jsonify(checklist_data(tenant_id))
+    return checklist_data(tenant_id)
 
 
 @bp.post("/tenants/<tenant_id>/checklist/<item>")
@@ -85,16 +74,10 @@ def mode_data(tenant_id) -> dict:
     }
 
 
-@bp.get("/tenants/<tenant_id>/mode")
+@page(bp, "/tenants/<tenant_id>/mode", template="golive/mode.html")
 @support_only
 def mode_page(tenant_id):
-    return render_template("mode.html", **mode_data(tenant_id), when=when)
-
-
-@bp.get("/tenants/<tenant_id>/mode.json")
-@support_only
-def mode_json(tenant_id):
-    return jsonify(mode_data(tenant_id))
+    return mode_data(tenant_id)
 
 
 @bp.post("/tenants/<tenant_id>/mode")

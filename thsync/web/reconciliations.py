@@ -2,24 +2,17 @@
 Each page has a JSON twin. A run takes minutes under the rate limits, so the button plans it as
 a scheduled action due now, which the worker runs (once, across processes)."""
 
-from flask import Blueprint, abort, jsonify, redirect, render_template, url_for
+from flask import Blueprint, abort, redirect, url_for
 
 from thsync.people.reconcile import LISTS
-from thsync.web.access import services, support_only
-from thsync.web.tenants import when
+from thsync.web.access import support_only
+from thsync.web.pages import Page, page, services, tenant_or_404
 
 bp = Blueprint("reconciliations", __name__)
 
 
-def tenant_or_404(tenant_id):
-    tenant, _ = services().registry.get(tenant_id)
-    if tenant is None:
-        abort(404)
-    return tenant
-
-
-def runs_data(tenant_id) -> dict:
-    tenant = tenant_or_404(tenant_id)
+def runs_data(tenant) -> dict:
+    tenant_id = tenant.id
     store = services().store
     runs = store.reconciliations.find(tenant_id, limit=30)
     for run in runs:
@@ -32,15 +25,10 @@ def runs_data(tenant_id) -> dict:
     }
 
 
-@bp.get("/tenants/<tenant_id>/reconciliations")
+@page(bp, "/tenants/<tenant_id>/reconciliations", template="reconciliations/runs.html")
 def runs_page(tenant_id):
-    data = {**runs_data(tenant_id), "tenant": tenant_or_404(tenant_id)}
-    return render_template("reconciliations.html", **data, lists=LISTS, when=when)
-
-
-@bp.get("/tenants/<tenant_id>/reconciliations.json")
-def runs_json(tenant_id):
-    return jsonify(runs_data(tenant_id))
+    tenant, _ = tenant_or_404(tenant_id)
+    return Page(runs_data(tenant), html={"lists": LISTS})
 
 
 @bp.post("/tenants/<tenant_id>/reconciliations")
@@ -54,23 +42,18 @@ def reconcile_now(tenant_id):
 
 
 def report_data(tenant_id, rec_id) -> dict:
-    tenant_or_404(tenant_id)
     run = services().store.reconciliations.get(rec_id)
     if run is None or run["tenant_id"] != tenant_id:
         abort(404)
     return {"reconciliation": run}
 
 
-@bp.get("/tenants/<tenant_id>/reconciliations/<int:rec_id>")
+@page(
+    bp, "/tenants/<tenant_id>/reconciliations/<int:rec_id>", template="reconciliations/report.html"
+)
 def report_page(tenant_id, rec_id):
-    data = report_data(tenant_id, rec_id)
-    tenant = tenant_or_404(tenant_id)
-    return render_template("reconciliation.html", **data, tenant=tenant, lists=LISTS, when=when)
-
-
-@bp.get("/tenants/<tenant_id>/reconciliations/<int:rec_id>.json")
-def report_json(tenant_id, rec_id):
-    return jsonify(report_data(tenant_id, rec_id))
+    tenant, _ = tenant_or_404(tenant_id)
+    return Page(report_data(tenant_id, rec_id), html={"tenant": tenant, "lists": LISTS})
 
 
 def init_app(app) -> None:

@@ -9,7 +9,8 @@ from flask import Blueprint, abort, redirect, render_template, request, url_for
 from werkzeug.security import generate_password_hash
 
 from thsync.web import access as auth
-from thsync.web.access import services, support_only, visitor
+from thsync.web.access import support_only, visitor
+from thsync.web.pages import Page, page, services, tenant_or_404
 
 log = logging.getLogger(__name__)
 bp = Blueprint("auth", __name__, cli_group="support")
@@ -38,17 +39,17 @@ def too_many_failures(name: str) -> bool:
 @bp.route("/sign-in", methods=["GET", "POST"])
 def sign_in():
     if request.method == "GET":
-        return render_template("sign_in.html", error=None, next=request.args.get("next", ""))
+        return render_template("signin/sign_in.html", error=None, next=request.args.get("next", ""))
     name = request.form.get("username", "").strip()
     if too_many_failures(name):
         log.warning("sign-in refused for %r from %s: too many failures", name, request.remote_addr)
         message = "Too many failed sign-ins. Wait 15 minutes and try again."
-        return render_template("sign_in.html", error=message, next=""), 429
+        return render_template("signin/sign_in.html", error=message, next=""), 429
     users = auth.support_users(services().settings["SUPPORT_USERS"])
     if not auth.password_ok(users, name, request.form.get("password", "")):
         services().store.access.record_failure(failure_keys(name))
         message = "That user name and password do not match."
-        return render_template("sign_in.html", error=message, next=""), 401
+        return render_template("signin/sign_in.html", error=message, next=""), 401
     auth.start_session("support", name)
     log.info("support user %s signed in", name)
     return redirect(safe_next(request.form.get("next")))
@@ -66,10 +67,10 @@ def link(token):
     row = auth.read_link(token)
     if row is None:
         message = "This sign-in link has expired or was already used. Ask support for a new one."
-        return render_template("link.html", row=None, message=message), 410
+        return render_template("signin/link.html", row=None, message=message), 410
     tenant, _ = services().registry.get(row["tenant_id"])
     if request.method == "GET":
-        return render_template("link.html", row=row, tenant=tenant, message=None)
+        return render_template("signin/link.html", row=row, tenant=tenant, message=None)
     if not services().store.access.use_link(row["id"]):
         abort(410)
     auth.start_session("customer", row["email"], tenant_id=row["tenant_id"], link_id=row["id"])
@@ -77,21 +78,16 @@ def link(token):
     return redirect(url_for("dashboard.checklist", tenant_id=row["tenant_id"]))
 
 
-@bp.post("/tenants/<tenant_id>/links.json")
-@bp.post("/tenants/<tenant_id>/links")  # registered first, so url_for builds this one
+@page(bp, "/tenants/<tenant_id>/links", template="signin/link_created.html", methods=("POST",))
 @support_only
 def create_link(tenant_id):
-    tenant, _ = services().registry.get(tenant_id)
-    if tenant is None:
-        abort(404)
+    tenant, _ = tenant_or_404(tenant_id)
     email = request.form.get("email", "").strip()
     if "@" not in email:
         abort(400, "give the customer's e-mail address")
     url = auth.make_link(tenant_id, email, visitor().name)
     hours = services().settings["SIGNIN_LINK_HOURS"]
-    if auth.wants_json():
-        return {"url": url, "email": email, "expires_in_hours": hours}
-    return render_template("link_created.html", tenant=tenant, url=url, email=email, hours=hours)
+    return Page({"url": url, "email": email, "expires_in_hours": hours}, html={"tenant": tenant})
 
 
 @bp.cli.command("hash-password")

@@ -1,15 +1,16 @@
-"""Status pages: every tenant, one tenant, one job. Each page has a JSON twin (`.json`)."""
+"""Status pages: every tenant and one tenant's overview, each with its JSON twin (`.json`)."""
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, url_for
+from flask import Blueprint, Response, abort, jsonify, redirect, url_for
 
 from thsync.people.modes import mode_of
 from thsync.people.reconcile import EVENT as RECONCILE_EVENT
 from thsync.store.schedule import SCHEDULED_EVENT
-from thsync.web.access import customer_ok, support_only, visitor
+from thsync.web.access import customer_ok, visitor
+from thsync.web.pages import Page, json_requested, page, services, tenant_or_404
 
 # Events the server raises itself (schedules, reconciliation): nothing EH sends or support tests.
 INTERNAL_EVENTS = {*SCHEDULED_EVENT.values(), RECONCILE_EVENT}
@@ -22,16 +23,6 @@ bp = Blueprint("web", __name__)
 def eh_events(ruleset) -> list[str]:
     """The EH events a tenant's rules listen to: what to tick in EH, what support may test."""
     return [name for name in (ruleset.events if ruleset else ()) if name not in INTERNAL_EVENTS]
-
-
-def services():
-    return current_app.extensions["thsync"]
-
-
-def when(epoch) -> str:
-    if epoch is None:
-        return ""
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def tenant_summary(tenant) -> dict:
@@ -108,24 +99,24 @@ def index_data() -> dict:
     }
 
 
-@bp.get("/")
+def customer_home() -> Response:
+    """A customer's home is their own tenant; the list of every tenant is support's alone, so
+    its JSON twin is refused rather than redirected."""
+    if json_requested():
+        abort(403)
+    return redirect(url_for("web.tenant_page", tenant_id=visitor().tenant_id))
+
+
+@page(bp, "/", template="tenants/index.html")
 @customer_ok
 def index():
-    if not visitor().is_support:  # a customer's home is their own tenant
-        return redirect(url_for("web.tenant_page", tenant_id=visitor().tenant_id))
-    return render_template("index.html", **index_data(), when=when)
+    if not visitor().is_support:
+        return customer_home()
+    return index_data()
 
 
-@bp.get("/index.json")
-@support_only
-def index_json():
-    return jsonify(index_data())
-
-
-def tenant_data(tenant_id) -> dict:
-    tenant, ruleset = services().registry.get(tenant_id)
-    if tenant is None:
-        abort(404)
+def tenant_data(tenant) -> dict:
+    tenant_id = tenant.id
     store = services().store
     deliveries = store.deliveries.find(tenant_id, limit=50)
     for delivery in deliveries:
@@ -145,44 +136,10 @@ def tenant_data(tenant_id) -> dict:
     }
 
 
-@bp.get("/tenants/<tenant_id>")
+@page(bp, "/tenants/<tenant_id>", template="tenants/tenant.html")
 def tenant_page(tenant_id):
-    _, ruleset = services().registry.get(tenant_id)
-    data = tenant_data(tenant_id)
-    return render_template("tenant.html", **data, test_events=eh_events(ruleset), when=when)
-
-
-@bp.get("/tenants/<tenant_id>.json")
-def tenant_json(tenant_id):
-    return jsonify(tenant_data(tenant_id))
-
-
-def job_data(tenant_id, job_id) -> dict:
-    store = services().store
-    job = store.history.get(job_id)
-    if job is None or job.tenant_id != tenant_id:
-        abort(404)
-    deliveries = store.deliveries.find(tenant_id, job_id=job_id, limit=100)
-    for delivery in deliveries:
-        delivery["headers"] = json.loads(delivery["headers"] or "{}")
-    return {
-        "job": job.__dict__,
-        "attempts": store.history.attempts(job_id),
-        "deliveries": deliveries,
-        "snapshot": store.people.get(tenant_id, job.employee_id),
-    }
-
-
-@bp.get("/tenants/<tenant_id>/jobs/<int:job_id>")
-def job_page(tenant_id, job_id):
-    return render_template(
-        "job.html", tenant_id=tenant_id, **job_data(tenant_id, job_id), when=when
-    )
-
-
-@bp.get("/tenants/<tenant_id>/jobs/<int:job_id>.json")
-def job_json(tenant_id, job_id):
-    return jsonify(job_data(tenant_id, job_id))
+    tenant, ruleset = tenant_or_404(tenant_id)
+    return Page(tenant_data(tenant), html={"test_events": eh_events(ruleset)})
 
 
 @bp.get("/healthz")
