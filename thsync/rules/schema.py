@@ -7,12 +7,21 @@ mistake is reported in one pass.
 """
 
 import re
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
-from thsync.rules.conditions import compile_condition, same, shown
-from thsync.rules.errors import did_you_mean, point_at, unknown_key
-from thsync.rules.jmes import ExpressionError, compile_jmespath, parse_jmespath
-from thsync.rules.render import compile_value, unknown_names
+from thsync.core.yamlsafe import KeyPath
+from thsync.rules.conditions import Condition, compile_condition, same, shown
+from thsync.rules.errors import Loc, Report, did_you_mean, point_at, unknown_key
+from thsync.rules.jmes import Expr, ExpressionError, compile_jmespath, parse_jmespath
+from thsync.rules.render import PayloadItem, compile_value, unknown_names
+
+T = TypeVar("T")
+# conditions(raw, path): a compiled condition, or None after reporting.
+CompileConditions = Callable[[object, KeyPath], Condition | None]
+# An option's declaration: (default, choices or None).
+Declared = dict[str, tuple[Any, list[Any] | None]]
 
 TOP_KEYS = (
     "extends",
@@ -61,16 +70,18 @@ CONTEXT_NAMES = (
     "today",
 )
 EXTRACT_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
-BROKEN = object()  # stands in for what failed to compile; such a rule set is never used
+# Stands in for what failed to compile; such a rule set is never used, so it may pass for any
+# compiled value.
+BROKEN: Any = object()
 
 
 @dataclass
 class Trigger:
-    events: frozenset | None  # None: any event
-    when: object = None
+    events: frozenset[str] | None  # None: any event
+    when: Condition | None = None
     label: str = ""
 
-    def covers(self, event_type) -> bool:
+    def covers(self, event_type: str | None) -> bool:
         return self.events is None or event_type in self.events
 
 
@@ -80,20 +91,22 @@ class Rule:
     file: str
     line: int | None
     enabled: bool = True
-    triggers: list = field(default_factory=list)
-    when: object = None
-    fetch: dict = field(default_factory=lambda: dict(FETCH_DEFAULT))
-    extract: dict = field(default_factory=dict)
+    triggers: list[Trigger] = field(default_factory=list)
+    when: Condition | None = None
+    fetch: dict[str, bool] = field(default_factory=lambda: dict(FETCH_DEFAULT))
+    extract: dict[str, Expr] = field(default_factory=dict)
     action: str = "skip"
     reason: str | None = None
-    payload: dict = field(default_factory=dict)
-    create_only: frozenset = frozenset({"user_name"})
+    payload: dict[str, PayloadItem] = field(default_factory=dict)
+    create_only: frozenset[str] = frozenset({"user_name"})
 
-    def listens_to(self, event_type) -> bool:
+    def listens_to(self, event_type: str | None) -> bool:
         return any(trigger.covers(event_type) for trigger in self.triggers)
 
 
-def check_keys(data: dict, allowed, path: tuple, report) -> None:
+def check_keys(
+    data: Mapping[str, Any], allowed: Sequence[str], path: KeyPath, report: Report
+) -> None:
     for key in data:
         if key not in allowed:
             report(path + (key,), unknown_key(key, allowed))
@@ -103,7 +116,13 @@ def expression_problem(exc: ExpressionError, source: str) -> str:
     return exc.message + point_at(source, exc.offset)
 
 
-def compile_expr(source, path: tuple, report, roots=None, fields=None):
+def compile_expr(
+    source: object,
+    path: KeyPath,
+    report: Report,
+    roots: Collection[str] | None = None,
+    fields: Collection[str] | None = None,
+) -> Expr | None:
     if not isinstance(source, str):
         report(path, f"must be a JMESPath expression (a string), not {shown(source)}")
         return None
@@ -116,7 +135,7 @@ def compile_expr(source, path: tuple, report, roots=None, fields=None):
         return None
 
 
-def expect_mapping(raw, path: tuple, report, what: str) -> dict:
+def expect_mapping(raw: object, path: KeyPath, report: Report, what: str) -> dict[str, Any]:
     if raw is None:
         return {}
     if not isinstance(raw, dict):
@@ -128,9 +147,9 @@ def expect_mapping(raw, path: tuple, report, what: str) -> dict:
 # --- options -------------------------------------------------------------------------------
 
 
-def declare_options(raw, report) -> dict:
+def declare_options(raw: object, report: Report) -> Declared:
     """name -> (default, choices or None), from the base file's `options` declarations."""
-    declared = {}
+    declared: Declared = {}
     for name, spec in expect_mapping(raw, ("options",), report, "declarations").items():
         path = ("options", name)
         if not isinstance(spec, dict) or "default" not in spec:
@@ -147,12 +166,12 @@ def declare_options(raw, report) -> dict:
     return declared
 
 
-def option_problem(value, choices) -> str:
+def option_problem(value: object, choices: Sequence[object]) -> str:
     listed = ", ".join(str(shown(c)).strip('"') for c in choices)
     return f"must be one of: {listed} (was {shown(value)}){did_you_mean(value, choices)}"
 
 
-def set_options(raw, declared: dict, values: dict, report) -> None:
+def set_options(raw: object, declared: Declared, values: dict[str, Any], report: Report) -> None:
     """Apply a tenant file's `options: {name: value}`, checked against the declarations."""
     for name, value in expect_mapping(raw, ("options",), report, "option values").items():
         path = ("options", name)
@@ -171,49 +190,51 @@ def set_options(raw, declared: dict, values: dict, report) -> None:
 # --- top-level sections --------------------------------------------------------------------
 
 
-def compile_events(raw, report) -> tuple:
+def compile_events(raw: object, report: Report) -> tuple[str, ...]:
     if not isinstance(raw, list) or not all(isinstance(e, str) and e for e in raw):
         report(("events",), "must be a list of event names (EH wire names)")
         return ()
     return tuple(dict.fromkeys(raw))
 
 
-def compile_intake(raw, report) -> dict:
-    raw = expect_mapping(raw, ("intake",), report, "name → JMESPath over the webhook body")
-    check_keys(raw, INTAKE_KEYS, ("intake",), report)
-    intake = {}
+def compile_intake(raw: object, report: Report) -> dict[str, Expr | None]:
+    given = expect_mapping(raw, ("intake",), report, "name → JMESPath over the webhook body")
+    check_keys(given, INTAKE_KEYS, ("intake",), report)
+    intake: dict[str, Expr | None] = {}
     for key in INTAKE_KEYS:
-        if key not in raw:
+        if key not in given:
             report(("intake",), f"'{key}' is required")
             continue
-        intake[key] = compile_expr(raw[key], ("intake", key), report)
+        intake[key] = compile_expr(given[key], ("intake", key), report)
     return intake
 
 
-def compile_fetch(raw, base: dict, path: tuple, report) -> dict:
+def compile_fetch(
+    raw: object, base: Mapping[str, bool], path: KeyPath, report: Report
+) -> dict[str, bool]:
     """What to read from the EH API. Without the employee there is nothing to find the manager
     or custom fields from, so the webhook body's `data` stands in for the employee alone."""
     if raw == "none":
         return dict.fromkeys(FETCH_KEYS, False)
-    raw = expect_mapping(raw, path, report, "employee / manager / custom_fields: true or false")
-    check_keys(raw, FETCH_KEYS, path, report)
+    given = expect_mapping(raw, path, report, "employee / manager / custom_fields: true or false")
+    check_keys(given, FETCH_KEYS, path, report)
     fetch = dict(base)
     for key in FETCH_KEYS:
-        if key in raw and not isinstance(raw[key], bool):
+        if key in given and not isinstance(given[key], bool):
             report(path + (key,), "must be true or false")
-        elif key in raw:
-            fetch[key] = raw[key]
+        elif key in given:
+            fetch[key] = given[key]
     if not fetch["employee"]:
         for key in ("manager", "custom_fields"):
-            if raw.get(key) is True:
+            if given.get(key) is True:
                 report(path + (key,), f"{key}: true needs employee: true")
             fetch[key] = False
     return fetch
 
 
-def compile_extract(raw, path: tuple, report) -> dict:
+def compile_extract(raw: object, path: KeyPath, report: Report) -> dict[str, Expr | None]:
     """name -> compiled JMESPath; a null value stays None (it removes an inherited name)."""
-    extract = {}
+    extract: dict[str, Expr | None] = {}
     for name, source in expect_mapping(raw, path, report, "name → JMESPath").items():
         where = path + (name,)
         if not EXTRACT_NAME.match(name) or name in CONTEXT_NAMES or name == "fields":
@@ -231,8 +252,10 @@ def compile_extract(raw, path: tuple, report) -> dict:
     return extract
 
 
-def compile_payload(raw, known, path: tuple, report) -> dict:
-    payload = {}
+def compile_payload(
+    raw: object, known: Collection[str], path: KeyPath, report: Report
+) -> dict[str, PayloadItem | None]:
+    payload: dict[str, PayloadItem | None] = {}
     for key, value in expect_mapping(raw, path, report, "TH field → template").items():
         where = path + (key,)
         if key not in TH_KEYS and not (key.startswith("X-") and len(key) > 2):
@@ -246,7 +269,7 @@ def compile_payload(raw, known, path: tuple, report) -> dict:
     return payload
 
 
-def compile_create_only(raw, path: tuple, report) -> frozenset:
+def compile_create_only(raw: object, path: KeyPath, report: Report) -> frozenset[str]:
     if not isinstance(raw, list) or not all(isinstance(k, str) for k in raw):
         report(path, "must be a list of payload keys")
         return frozenset({"user_name"})
@@ -260,15 +283,15 @@ def compile_create_only(raw, path: tuple, report) -> frozenset:
 class Shared:
     """The top-level defaults every rule starts from."""
 
-    events: tuple
-    fetch: dict
-    extract: dict
-    payload: dict
-    create_only: frozenset
-    rule_names: tuple
+    events: tuple[str, ...]
+    fetch: dict[str, bool]
+    extract: dict[str, Expr]
+    payload: dict[str, PayloadItem]
+    create_only: frozenset[str]
+    rule_names: tuple[str, ...]
 
 
-def compile_rule(name: str, raw, shared: Shared, report, loc) -> Rule | None:
+def compile_rule(name: str, raw: object, shared: Shared, report: Report, loc: Loc) -> Rule | None:
     path = ("rules", name)
     if raw is None:
         report(path, "a rule is a mapping; to turn a standard rule off write `enabled: false`")
@@ -297,20 +320,20 @@ def compile_rule(name: str, raw, shared: Shared, report, loc) -> Rule | None:
     return rule
 
 
-def inherit(base: dict, own: dict) -> dict:
+def inherit(base: Mapping[str, T | None], own: Mapping[str, T | None]) -> dict[str, T]:
     """A rule's own entries over the shared ones; None removes an entry."""
     merged = {**base, **own}
     return {key: value for key, value in merged.items() if value is not None}
 
 
-def compile_flag(raw, path: tuple, report) -> bool:
+def compile_flag(raw: object, path: KeyPath, report: Report) -> bool:
     if not isinstance(raw, bool):
         report(path, "must be true or false")
         return True
     return raw
 
 
-def compile_action(raw: dict, path: tuple, report) -> tuple:
+def compile_action(raw: Mapping[str, Any], path: KeyPath, report: Report) -> tuple[Any, str | None]:
     action, reason = raw.get("action"), raw.get("reason")
     if action is None:
         report(path, f"'action' is required (one of: {', '.join(ACTIONS)})")
@@ -328,7 +351,9 @@ def compile_action(raw: dict, path: tuple, report) -> tuple:
     return action, reason
 
 
-def check_position(raw: dict, name: str, names: tuple, path: tuple, report) -> None:
+def check_position(
+    raw: Mapping[str, Any], name: str, names: Sequence[str], path: KeyPath, report: Report
+) -> None:
     if "before" in raw and "after" in raw:
         report(path + ("after",), "give 'before' or 'after', not both")
     for key in ("before", "after"):
@@ -341,14 +366,20 @@ def check_position(raw: dict, name: str, names: tuple, path: tuple, report) -> N
             )
 
 
-def condition_compiler(fields: set, report):
-    def compile_one(source, path):
+def condition_compiler(fields: Collection[str], report: Report) -> CompileConditions:
+    def compile_one(source: object, path: KeyPath) -> Expr | None:
         return compile_expr(source, path, report, CONTEXT_NAMES + ("fields",), fields)
 
     return lambda raw, path: compile_condition(raw, path, report, compile_one)
 
 
-def compile_triggers(raw, path: tuple, events: tuple, report, conditions) -> list:
+def compile_triggers(
+    raw: object,
+    path: KeyPath,
+    events: Sequence[str],
+    report: Report,
+    conditions: CompileConditions,
+) -> list[Trigger]:
     where = path + ("triggers",)
     if not isinstance(raw, list) or not raw:
         message = "a rule needs 'triggers': a list of event names or {event: …, when: …}"
@@ -361,14 +392,20 @@ def compile_triggers(raw, path: tuple, events: tuple, report, conditions) -> lis
     return [trigger for trigger in triggers if trigger]
 
 
-def compile_trigger(item, path: tuple, events: tuple, report, conditions) -> Trigger | None:
+def compile_trigger(
+    item: object,
+    path: KeyPath,
+    events: Sequence[str],
+    report: Report,
+    conditions: CompileConditions,
+) -> Trigger | None:
     when = None
     if isinstance(item, dict):
         check_keys(item, TRIGGER_KEYS, path, report)
         if item.get("when") is not None:
             when = conditions(item["when"], path + ("when",))
         item, path = item.get("event"), path + ("event",)
-    names = item if isinstance(item, list) else [item]
+    names: list[Any] = item if isinstance(item, list) else [item]
     if not names or not all(isinstance(n, str) for n in names):
         report(path, 'an event is a name (or a list of names) from `events`, or "*"')
         return None
@@ -382,14 +419,21 @@ def compile_trigger(item, path: tuple, events: tuple, report, conditions) -> Tri
     return Trigger(None if ANY_EVENT in names else frozenset(names), when, ", ".join(names))
 
 
-def compile_rule_payload(raw: dict, path: tuple, shared: Shared, extract: dict, report) -> dict:
+def compile_rule_payload(
+    raw: Mapping[str, Any],
+    path: KeyPath,
+    shared: Shared,
+    extract: Mapping[str, Expr],
+    report: Report,
+) -> dict[str, PayloadItem]:
     known = set(CONTEXT_NAMES) | set(extract)
     own = compile_payload(raw.get("payload"), known, path + ("payload",), report)
     removed = set(shared.extract) - set(extract)
     for key, item in shared.payload.items():
-        if key in own or not removed or not isinstance(getattr(item, "source", None), str):
+        source = getattr(item, "source", None)
+        if key in own or not removed or not isinstance(source, str):
             continue
-        for name in set(unknown_names(item.source, known)) & removed:
+        for name in set(unknown_names(source, known)) & removed:
             report(
                 path + ("extract", name),
                 f"this rule removes '{name}', which the shared payload.{key} reads",
