@@ -1,12 +1,14 @@
 """Reconciliation runs and their drift reports."""
 
+from typing import Any
+
 import sqlalchemy as sa
 
 from thsync.store import schema as s
-from thsync.store.database import Repository, dumps, loads
+from thsync.store.database import Repository, dumps, inserted_id, loads
 
 
-def _reconciliation(row) -> dict:
+def _reconciliation(row: sa.Row[Any]) -> dict[str, Any]:
     data = dict(row._mapping)
     data["summary"] = loads(data["summary"], {})
     data["report"] = loads(data["report"], {})
@@ -14,7 +16,7 @@ def _reconciliation(row) -> dict:
 
 
 class Reconciliations(Repository):
-    def start(self, tenant_id, *, dry_run: bool, trigger: str) -> int:
+    def start(self, tenant_id: str, *, dry_run: bool, trigger: str) -> int:
         values = dict(
             tenant_id=tenant_id,
             started_at=self.clock.now(),
@@ -23,9 +25,17 @@ class Reconciliations(Repository):
             trigger=trigger,
         )
         with self.db.transaction() as conn:
-            return conn.execute(s.reconciliations.insert().values(**values)).inserted_primary_key[0]
+            return inserted_id(conn.execute(s.reconciliations.insert().values(**values)))
 
-    def finish(self, rec_id, *, status, summary, report, error=None) -> None:
+    def finish(
+        self,
+        rec_id: int,
+        *,
+        status: str,
+        summary: object,
+        report: object,
+        error: str | None = None,
+    ) -> None:
         values = dict(
             finished_at=self.clock.now(),
             status=status,
@@ -38,13 +48,13 @@ class Reconciliations(Repository):
                 s.reconciliations.update().where(s.reconciliations.c.id == rec_id).values(**values)
             )
 
-    def get(self, rec_id) -> dict | None:
+    def get(self, rec_id: int) -> dict[str, Any] | None:
         t = s.reconciliations
         with self.db.engine.connect() as conn:
             row = conn.execute(sa.select(t).where(t.c.id == rec_id)).first()
         return _reconciliation(row) if row else None
 
-    def find(self, tenant_id=None, limit=20) -> list[dict]:
+    def find(self, tenant_id: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
         t = s.reconciliations
         query = sa.select(t).order_by(t.c.id.desc()).limit(limit)
         if tenant_id is not None:
