@@ -31,7 +31,7 @@ ConditionError, which the engine turns into a decision problem rather than a sil
 import json
 import operator
 import re
-import typing
+import typing  # typing.Any in full: this module's own Any is the `or` node
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
