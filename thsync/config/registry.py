@@ -7,23 +7,29 @@ version running; the errors are logged and kept for the dashboard and the CLI.
 import logging
 import os
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from thsync.config.tenants import TenantFileErrors, load_tenant, tenant_files
-from thsync.rules.ruleset import RuleFileErrors, load_ruleset
+from thsync.config.tenants import Tenant, TenantFileErrors, load_tenant, tenant_files
+from thsync.core.clock import Clock
+from thsync.rules.ruleset import RuleFileErrors, RuleSet, load_ruleset
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class Loaded:
-    tenant: object
-    ruleset: object
+    tenant: Tenant
+    ruleset: RuleSet
     loaded_at: float
 
 
-def _signature(*folders: Path) -> tuple:
+# (path, mtime in ns, size) of every file: a change to any of them means a reload.
+Signature = tuple[tuple[str, int, int], ...]
+
+
+def _signature(*folders: Path) -> Signature:
     entries = []
     for folder in folders:
         for path in sorted(Path(folder).glob("*.yaml")):
@@ -37,8 +43,14 @@ def _signature(*folders: Path) -> tuple:
 
 class Registry:
     def __init__(
-        self, tenants_dir, rules_dir, clock, check_every: float = 2.0, env=None, production=False
-    ):
+        self,
+        tenants_dir: str | os.PathLike[str],
+        rules_dir: str | os.PathLike[str],
+        clock: Clock,
+        check_every: float = 2.0,
+        env: Mapping[str, str] | None = None,
+        production: bool = False,
+    ) -> None:
         self.tenants_dir = Path(tenants_dir)
         self.rules_dir = Path(rules_dir)
         self.clock = clock
@@ -48,7 +60,7 @@ class Registry:
         self._lock = threading.RLock()
         self._loaded: dict[str, Loaded] = {}
         self._errors: dict[str, list[str]] = {}
-        self._signature = None
+        self._signature: Signature | None = None
         self._checked_at = float("-inf")
         self.reload()
 
@@ -56,7 +68,8 @@ class Registry:
         """Load every tenant afresh; keep the last good version of any that fails."""
         with self._lock:
             signature = _signature(self.tenants_dir, self.rules_dir)
-            errors, seen = {}, set()
+            errors: dict[str, list[str]] = {}
+            seen: set[str] = set()
             for path in tenant_files(self.tenants_dir):
                 seen.add(path.stem)
                 problems = self._load_one(path)
@@ -94,13 +107,13 @@ class Registry:
             if _signature(self.tenants_dir, self.rules_dir) != self._signature:
                 self.reload()
 
-    def get(self, tenant_id: str):
+    def get(self, tenant_id: str) -> tuple[Tenant, RuleSet] | tuple[None, None]:
         """(tenant, ruleset), or (None, None) for an unknown tenant."""
         self.refresh()
         loaded = self._loaded.get(tenant_id)
         return (loaded.tenant, loaded.ruleset) if loaded else (None, None)
 
-    def tenants(self) -> list:
+    def tenants(self) -> list[Tenant]:
         self.refresh()
         return [
             loaded.tenant for loaded in sorted(self._loaded.values(), key=lambda x: x.tenant.id)

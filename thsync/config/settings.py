@@ -5,7 +5,9 @@ win over the environment (tests build isolated apps from a dict).
 """
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -14,7 +16,7 @@ class Setting:
     default: object
     help: str
 
-    def parse(self, raw):
+    def parse(self, raw: Any) -> Any:
         if raw is None or isinstance(raw, type(self.default)) or self.default is None:
             return raw
         if isinstance(self.default, bool):
@@ -91,7 +93,9 @@ class SettingsError(Exception):
     """The server's settings are incomplete."""
 
 
-def load_settings(overrides: dict | None = None, env=os.environ) -> dict:
+def load_settings(
+    overrides: Mapping[str, Any] | None = None, env: Mapping[str, str] = os.environ
+) -> dict[str, Any]:
     """Defaults, then the environment, then `overrides` (which may hold non-setting keys too)."""
     values = {s.name: s.parse(env.get(s.name, s.default)) for s in SETTINGS}
     for key, value in (overrides or {}).items():
@@ -103,7 +107,7 @@ def load_settings(overrides: dict | None = None, env=os.environ) -> dict:
     return values
 
 
-def check_production(values: dict) -> None:
+def check_production(values: Mapping[str, Any]) -> None:
     if values["MODE"] != "production":
         return
     missing = [name for name in REQUIRED_IN_PRODUCTION if not values.get(name)]

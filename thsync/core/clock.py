@@ -27,7 +27,7 @@ class SystemClock:
 class ManualClock:
     """A clock that only moves when told to; sleep() moves it instead of waiting."""
 
-    def __init__(self, start: float | None = None):
+    def __init__(self, start: float | None = None) -> None:
         self._now = time.time() if start is None else start
         self._lock = threading.Lock()
 

@@ -16,14 +16,14 @@ ENV_NAME = "THSYNC_ENCRYPTION_KEY"
 class CryptoError(Exception):
     """A stored secret could not be decrypted: the encryption key is wrong or has changed."""
 
-    def __init__(self, message: str | None = None):
+    def __init__(self, message: str | None = None) -> None:
         super().__init__(message or self.__doc__)
 
 
 class Cipher:
     """Encrypts text with the first of one or more Fernet keys; decrypts with any of them."""
 
-    def __init__(self, key: str):
+    def __init__(self, key: str) -> None:
         self._fernet = MultiFernet([_load_key(part) for part in _split_keys(key)])
 
     def encrypt(self, text: str) -> str:

@@ -2,12 +2,29 @@
 
 import time
 from collections.abc import Callable
+from typing import Any, Protocol, Self
 
 import requests
 
 from thsync.core.errors import TransientError
 
 SERVICE_NAMES = {"eh": "Employment Hero", "th": "Tribal Habits"}
+
+
+class Recorder(Protocol):
+    """Told of every HTTP call (thsync.core.calls.CallLog is the one the worker hands over)."""
+
+    def __call__(
+        self,
+        *,
+        service: str,
+        method: str,
+        path: str,
+        status: int | None,
+        excerpt: str,
+        error: str | None,
+        duration_ms: int,
+    ) -> None: ...
 
 
 class SessionOwner:
@@ -18,10 +35,10 @@ class SessionOwner:
     def close(self) -> None:
         self.session.close()
 
-    def __enter__(self):
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc_info):
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
 
@@ -32,10 +49,10 @@ def send_recorded(
     *,
     service: str,
     path: str,
-    recorder: Callable | None,
+    recorder: Recorder | None,
     timeout: float,
     excerpt: Callable[[requests.Response], str],
-    **kwargs,
+    **kwargs: Any,
 ) -> requests.Response:
     """One HTTP call, reported to the recorder as `path` with the body cut by `excerpt` (which
     blanks secrets). A connection error or timeout is a TransientError."""
@@ -51,7 +68,16 @@ def send_recorded(
     return response
 
 
-def record(recorder, service, method, path, status, excerpt, error, started) -> None:
+def record(
+    recorder: Recorder | None,
+    service: str,
+    method: str,
+    path: str,
+    status: int | None,
+    excerpt: str,
+    error: str | None,
+    started: float,
+) -> None:
     if recorder is not None:
         recorder(
             service=service,

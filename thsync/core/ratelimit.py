@@ -6,18 +6,35 @@ on by one emission interval. The rate is lowered by the burst so that no sliding
 holds more than `per_minute` calls. A 429 sets `blocked_until`, and nobody calls the key before.
 """
 
+from collections.abc import Callable
+from typing import Protocol
+
+from thsync.core.clock import Clock
 from thsync.core.errors import RateLimited
 
 BURST = 5
 SLACK = 0.001  # seconds; epoch floats are too coarse for exact comparisons
 
+# (tat, blocked_until, now) -> (new_tat, or None to leave the row as it is; seconds to wait)
+Step = Callable[[float, float, float], tuple[float | None, float]]
 
-def decide(per_minute: int, burst: int = BURST):
+
+class BudgetStore(Protocol):
+    """Where the budgets are kept (thsync.store.budgets.Budgets)."""
+
+    def reserve(self, key: str, decide: Step) -> float: ...
+
+    def block(self, key: str, until: float) -> None: ...
+
+    def blocked(self) -> dict[str, float]: ...
+
+
+def decide(per_minute: int, burst: int = BURST) -> Step:
     """The pure GCRA step for one call: (tat, blocked_until, now) -> (new_tat | None, wait)."""
     interval = 60.0 / max(per_minute - burst, 1)
     tolerance = (burst - 1) * interval
 
-    def step(tat: float, blocked_until: float, now: float):
+    def step(tat: float, blocked_until: float, now: float) -> tuple[float | None, float]:
         if blocked_until > now:
             return None, blocked_until - now
         tat = max(tat, now)
@@ -31,7 +48,7 @@ def decide(per_minute: int, burst: int = BURST):
 class Limiter:
     """acquire() waits (through the clock) when the wait is short, else raises RateLimited."""
 
-    def __init__(self, budgets, clock, max_wait: float = 5.0):
+    def __init__(self, budgets: BudgetStore, clock: Clock, max_wait: float = 5.0) -> None:
         self.budgets = budgets
         self.clock = clock
         self.max_wait = max_wait

@@ -17,6 +17,7 @@ The node tree is converted here rather than by PyYAML's constructor, so each key
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -26,14 +27,19 @@ CORE = "tag:yaml.org,2002:"
 PLAIN_TAGS = {CORE + name for name in ("str", "int", "float", "bool", "null", "timestamp")}
 DATA_TAGS = PLAIN_TAGS | {CORE + "seq", CORE + "map"}
 
+# Where a value sits in the file: mapping keys and list indexes from the top.
+KeyPath = tuple[Any, ...]
+
 
 class YamlError(Exception):
     """The file is not safe, well-formed YAML."""
 
-    def __init__(self, file: str, line: int | None, message: str, column: int | None = None):
+    def __init__(
+        self, file: str, line: int | None, message: str, column: int | None = None
+    ) -> None:
         super().__init__(f"{file}:{line}: {message}" if line else f"{file}: {message}")
         self.file, self.line, self.column, self.message = file, line, column, message
-        self.path: tuple = ()
+        self.path: KeyPath = ()
 
 
 @dataclass
@@ -42,13 +48,13 @@ class Document:
     did not stop the conversion (duplicate keys, refused tags)."""
 
     data: object
-    lines: dict = field(default_factory=dict)
-    columns: dict = field(default_factory=dict)
-    problems: list = field(default_factory=list)
+    lines: dict[KeyPath, int] = field(default_factory=dict)
+    columns: dict[KeyPath, int] = field(default_factory=dict)
+    problems: list[YamlError] = field(default_factory=list)
 
 
 class _NoAliasLoader(yaml.SafeLoader):
-    def compose_node(self, parent, index):
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
         if self.check_event(yaml.AliasEvent):
             mark = self.peek_event().start_mark
             raise YamlError(
@@ -73,7 +79,7 @@ def read_bounded(path: Path, name: str, max_bytes: int) -> str:
         raise YamlError(name, None, f"the file is not UTF-8 text ({exc.reason})") from exc
 
 
-def compose(text: str, name: str):
+def compose(text: str, name: str) -> yaml.Node | None:
     """The single document's node tree (None for an empty file)."""
     loader = _NoAliasLoader(text)
     loader.name = name
@@ -92,21 +98,21 @@ def compose(text: str, name: str):
 
 
 class _Converter:
-    def __init__(self, name: str):
+    def __init__(self, name: str) -> None:
         self.name = name
         self.doc = Document(None)
         self.scalars = yaml.SafeLoader("")
 
-    def problem(self, path: tuple, node, message: str) -> None:
+    def problem(self, path: KeyPath, node: yaml.Node, message: str) -> None:
         error = YamlError(self.name, node.start_mark.line + 1, message, node.start_mark.column + 1)
         error.path = path
         self.doc.problems.append(error)
 
-    def mark(self, path: tuple, node) -> None:
+    def mark(self, path: KeyPath, node: yaml.Node) -> None:
         self.doc.lines[path] = node.start_mark.line + 1
         self.doc.columns[path] = node.start_mark.column + 1
 
-    def convert(self, node, path: tuple):
+    def convert(self, node: yaml.Node, path: KeyPath) -> Any:
         if len(path) > MAX_DEPTH:
             raise YamlError(self.name, node.start_mark.line + 1, "nested too deeply")
         if node.tag not in DATA_TAGS:
@@ -119,8 +125,9 @@ class _Converter:
             return self.sequence(node, path)
         return self.scalar(node, path)
 
-    def mapping(self, node, path: tuple) -> dict:
-        out, first_line = {}, {}
+    def mapping(self, node: yaml.MappingNode, path: KeyPath) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        first_line: dict[str, int] = {}
         for key_node, value_node in node.value:
             if key_node.tag == CORE + "merge":
                 self.problem(path, key_node, "merge keys (<<) are not allowed")
@@ -138,14 +145,14 @@ class _Converter:
             out[key] = self.convert(value_node, path + (key,))
         return out
 
-    def sequence(self, node, path: tuple) -> list:
-        items = []
+    def sequence(self, node: yaml.SequenceNode, path: KeyPath) -> list[Any]:
+        items: list[Any] = []
         for index, item in enumerate(node.value):
             self.mark(path + (index,), item)
             items.append(self.convert(item, path + (index,)))
         return items
 
-    def scalar(self, node, path: tuple):
+    def scalar(self, node: yaml.Node, path: KeyPath) -> Any:
         if node.tag in (CORE + "str", CORE + "timestamp"):
             return node.value
         kind = node.tag[len(CORE) :]
@@ -168,7 +175,7 @@ def read_yaml_file(path: Path, name: str | None = None, max_bytes: int = MAX_BYT
     return parse_yaml(read_bounded(Path(path), name, max_bytes), name)
 
 
-def load_yaml_file(path: Path, max_bytes: int = MAX_BYTES) -> tuple[object, dict]:
+def load_yaml_file(path: Path, max_bytes: int = MAX_BYTES) -> tuple[object, dict[KeyPath, int]]:
     """(data, {key path: line}) for callers that stop at the first problem."""
     doc = read_yaml_file(path, max_bytes=max_bytes)
     if doc.problems:

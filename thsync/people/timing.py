@@ -14,6 +14,8 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from thsync.rules.engine import Decision
+
 log = logging.getLogger(__name__)
 
 DAY = timedelta(days=1)
@@ -23,7 +25,7 @@ DAY = timedelta(days=1)
 class Timing:
     """What to do now (decision) and which future actions to plan, move or cancel."""
 
-    decision: object
+    decision: Decision
     create_at: float | None = None  # plan (or move) the creation to this time
     create_move_only: bool = False  # only move a creation already planned
     deactivate_at: float | None = None

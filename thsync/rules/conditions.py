@@ -31,11 +31,15 @@ ConditionError, which the engine turns into a decision problem rather than a sil
 import json
 import operator
 import re
+import typing  # typing.Any in full: this module's own Any is the `or` node
+from collections.abc import Callable, Mapping
+from typing import Protocol
 
 from jmespath.exceptions import JMESPathError
 
-from thsync.rules.errors import did_you_mean, point_at, unknown_key
-from thsync.rules.jmes import parse_date
+from thsync.core.yamlsafe import KeyPath
+from thsync.rules.errors import Report, did_you_mean, point_at, unknown_key
+from thsync.rules.jmes import Expr, parse_date
 
 NODE_KEYS = ("and", "or", "not", "match")
 MATCH_KEYS = ("value", "op", "to")
@@ -48,22 +52,33 @@ DATE_TESTS = {
 DATE_OPS = tuple(DATE_TESTS)
 OPS = ("equals", "not_equals", "in", "not_in", "regex", *NO_TARGET, *DATE_OPS)
 
+# What conditions read: the rule context (event, employee, …, fields).
+Scope = Mapping[str, typing.Any]
+# compile_expr(source, path): the compiled expression, or None after reporting.
+CompileExpr = Callable[[object, KeyPath], Expr | None]
+# A match's `to`: (literal, list or compiled regex; path expression), one of them None.
+Target = tuple[typing.Any, Expr | None]
+
 
 class ConditionError(Exception):
     """A condition could not be evaluated."""
 
 
-def is_empty(value) -> bool:
+class Condition(Protocol):
+    def evaluate(self, scope: Scope) -> tuple[bool, str]: ...
+
+
+def is_empty(value: object) -> bool:
     """null, "", [] or {}; 0 and false are values."""
     return value is None or (isinstance(value, str | list | dict) and not value)
 
 
-def truthy(value) -> bool:
+def truthy(value: object) -> bool:
     """JMESPath truthiness: 0 is true, false and empty values are not."""
     return value is not False and not is_empty(value)
 
 
-def same(a, b) -> bool:
+def same(a: object, b: object) -> bool:
     """JSON equality: true and 1 differ, 1 and 1.0 do not."""
     return isinstance(a, bool) == isinstance(b, bool) and a == b
 
@@ -71,7 +86,7 @@ def same(a, b) -> bool:
 PLAIN_TEXT = re.compile(r'[^"\\\x00-\x1f]*')
 
 
-def shown(value) -> str:
+def shown(value: object) -> str:
     """The value as JSON, shortened: how a support person reads it in a trace."""
     if value is None or isinstance(value, bool):
         return "null" if value is None else str(value).lower()
@@ -82,7 +97,7 @@ def shown(value) -> str:
     return text if len(text) <= 60 else text[:59] + "…"
 
 
-def search(expr, scope):
+def search(expr: Expr, scope: Scope) -> typing.Any:
     try:
         return expr.search(scope)
     except JMESPathError as exc:
@@ -90,19 +105,19 @@ def search(expr, scope):
 
 
 class Truthy:
-    def __init__(self, expr):
+    def __init__(self, expr: Expr) -> None:
         self.expr = expr
 
-    def evaluate(self, scope) -> tuple[bool, str]:
+    def evaluate(self, scope: Scope) -> tuple[bool, str]:
         value = search(self.expr, scope)
         return truthy(value), f"{self.expr.source.strip()} (was {shown(value)})"
 
 
 class All:
-    def __init__(self, nodes):
+    def __init__(self, nodes: list[Condition]) -> None:
         self.nodes = nodes
 
-    def evaluate(self, scope) -> tuple[bool, str]:
+    def evaluate(self, scope: Scope) -> tuple[bool, str]:
         reasons = []
         for node in self.nodes:
             held, why = node.evaluate(scope)
@@ -113,10 +128,10 @@ class All:
 
 
 class Any:
-    def __init__(self, nodes):
+    def __init__(self, nodes: list[Condition]) -> None:
         self.nodes = nodes
 
-    def evaluate(self, scope) -> tuple[bool, str]:
+    def evaluate(self, scope: Scope) -> tuple[bool, str]:
         reasons = []
         for node in self.nodes:
             held, why = node.evaluate(scope)
@@ -127,15 +142,15 @@ class Any:
 
 
 class Not:
-    def __init__(self, node):
+    def __init__(self, node: Condition) -> None:
         self.node = node
 
-    def evaluate(self, scope) -> tuple[bool, str]:
+    def evaluate(self, scope: Scope) -> tuple[bool, str]:
         held, why = self.node.evaluate(scope)
         return not held, f"not ({why})"
 
 
-def compare(op: str, actual, target) -> bool:
+def compare(op: str, actual: object, target: typing.Any) -> bool:
     if op in DATE_TESTS:
         left, right = parse_date(actual), parse_date(target)
         return left is not None and right is not None and DATE_TESTS[op](left, right)
@@ -152,15 +167,17 @@ def compare(op: str, actual, target) -> bool:
 
 
 class Match:
-    def __init__(self, value, op: str, to=None, to_path=None):
+    def __init__(
+        self, value: Expr, op: str, to: typing.Any = None, to_path: Expr | None = None
+    ) -> None:
         self.value, self.op, self.to, self.to_path = value, op, to, to_path
 
-    def evaluate(self, scope) -> tuple[bool, str]:
+    def evaluate(self, scope: Scope) -> tuple[bool, str]:
         actual = search(self.value, scope)
         target = search(self.to_path, scope) if self.to_path else self.to
         return compare(self.op, actual, target), self.describe(actual, target)
 
-    def describe(self, actual, target) -> str:
+    def describe(self, actual: object, target: object) -> str:
         was = shown(actual)
         if self.op in DATE_OPS and actual is not None and parse_date(actual) is None:
             was += ": not a date"
@@ -174,7 +191,9 @@ class Match:
         return f"{head} {shown(literal)} (was {was})"
 
 
-def compile_condition(raw, path: tuple, report, compile_expr):
+def compile_condition(
+    raw: object, path: KeyPath, report: Report, compile_expr: CompileExpr
+) -> Condition | None:
     """A Condition, or None after reporting every problem in the tree.
 
     `report(path, message)` records an error; `compile_expr(source, path)` compiles (and checks)
@@ -197,24 +216,31 @@ def compile_condition(raw, path: tuple, report, compile_expr):
     return COMPILERS[key](key, value, path + (key,), report, compile_expr)
 
 
-def compile_list(key, value, path, report, compile_expr):
+def compile_list(
+    key: str, value: object, path: KeyPath, report: Report, compile_expr: CompileExpr
+) -> Condition | None:
     if not isinstance(value, list) or not value:
         report(path, f"'{key}' takes a non-empty list of conditions")
         return None
     nodes = [
         compile_condition(item, path + (i,), report, compile_expr) for i, item in enumerate(value)
     ]
-    if None in nodes:
+    compiled = [node for node in nodes if node is not None]
+    if len(compiled) != len(nodes):
         return None
-    return All(nodes) if key == "and" else Any(nodes)
+    return All(compiled) if key == "and" else Any(compiled)
 
 
-def compile_not(key, value, path, report, compile_expr):
+def compile_not(
+    key: str, value: object, path: KeyPath, report: Report, compile_expr: CompileExpr
+) -> Condition | None:
     node = compile_condition(value, path, report, compile_expr)
     return Not(node) if node else None
 
 
-def compile_match(key, value, path, report, compile_expr):
+def compile_match(
+    key: str, value: object, path: KeyPath, report: Report, compile_expr: CompileExpr
+) -> Condition | None:
     if not isinstance(value, dict):
         report(path, "'match' takes a mapping: {value: <JMESPath>, op: <op>, to: <value>}")
         return None
@@ -235,12 +261,14 @@ def compile_match(key, value, path, report, compile_expr):
         )
         return None
     target = compile_target(op, value, path, report, compile_expr) if op else None
-    if not (ok and expr and target):
+    if not (ok and expr and target and op):  # with a target, op is one of OPS
         return None
     return Match(expr, op, *target)
 
 
-def compile_target(op, value, path, report, compile_expr):
+def compile_target(
+    op: str, value: dict[str, typing.Any], path: KeyPath, report: Report, compile_expr: CompileExpr
+) -> Target | None:
     """(literal, path expression) for `to`, or None after reporting."""
     where = path + ("to",)
     if op in NO_TARGET:
@@ -257,7 +285,9 @@ def compile_target(op, value, path, report, compile_expr):
     return check_literal(op, to, where, report)
 
 
-def compile_path_target(to, where, report, compile_expr):
+def compile_path_target(
+    to: dict[str, typing.Any], where: KeyPath, report: Report, compile_expr: CompileExpr
+) -> Target | None:
     if set(to) != {"path"}:
         report(where, "'to' is a value, a list, or {path: <JMESPath>}")
         return None
@@ -265,7 +295,7 @@ def compile_path_target(to, where, report, compile_expr):
     return (None, expr) if expr else None
 
 
-def check_literal(op, to, where, report):
+def check_literal(op: str, to: object, where: KeyPath, report: Report) -> Target | None:
     if op == "regex":
         return compile_regex(to, where, report)
     if op in ("in", "not_in") and not isinstance(to, list):
@@ -280,7 +310,7 @@ def check_literal(op, to, where, report):
     return (to, None)
 
 
-def compile_regex(to, where, report):
+def compile_regex(to: object, where: KeyPath, report: Report) -> Target | None:
     if not isinstance(to, str):
         report(where, "'regex' needs a pattern (a string)")
         return None
@@ -291,4 +321,9 @@ def compile_regex(to, where, report):
         return None
 
 
-COMPILERS = {"and": compile_list, "or": compile_list, "not": compile_not, "match": compile_match}
+COMPILERS: dict[str, Callable[[str, object, KeyPath, Report, CompileExpr], Condition | None]] = {
+    "and": compile_list,
+    "or": compile_list,
+    "not": compile_not,
+    "match": compile_match,
+}

@@ -9,7 +9,13 @@ time), so compile steps take a `report(path, message)` callback instead of raisi
 """
 
 import difflib
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+
+from thsync.core.yamlsafe import KeyPath
+
+# The callback compile steps report through: report(key path, message).
+Report = Callable[[KeyPath, str], None]
 
 
 @dataclass(frozen=True)
@@ -30,7 +36,7 @@ class RuleError:
     key_path: str
     message: str
 
-    def __str__(self):
+    def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
         trail = [f"rule '{self.rule}'"] if self.rule else []
         trail += [self.key_path] if self.key_path else []
@@ -42,17 +48,17 @@ class RuleError:
 class RuleFileErrors(Exception):
     """The rule files are invalid."""
 
-    def __init__(self, errors: list[RuleError]):
+    def __init__(self, errors: list[RuleError]) -> None:
         super().__init__("\n".join(str(e) for e in errors))
         self.errors = errors
 
 
-def did_you_mean(name, choices) -> str:
+def did_you_mean(name: object, choices: Iterable[object]) -> str:
     close = difflib.get_close_matches(str(name), [str(c) for c in choices], n=1)
     return f"; did you mean '{close[0]}'?" if close else ""
 
 
-def unknown_key(key, allowed) -> str:
+def unknown_key(key: object, allowed: Sequence[str]) -> str:
     return f"unknown key (allowed: {', '.join(allowed)}){did_you_mean(key, allowed)}"
 
 
@@ -70,7 +76,7 @@ def point_at(source: str, offset: int | None) -> str:
     return f"\n  {line}\n  {' ' * (offset - start)}^"
 
 
-def format_path(path: tuple) -> str:
+def format_path(path: KeyPath) -> str:
     text = ""
     for part in path:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
@@ -80,18 +86,20 @@ def format_path(path: tuple) -> str:
 class Reporter:
     """Collects RuleErrors for one rule set, resolving each key path to where it was written."""
 
-    def __init__(self, where: dict, default_file: str, errors: list | None = None):
+    def __init__(
+        self, where: dict[KeyPath, Loc], default_file: str, errors: list[RuleError] | None = None
+    ) -> None:
         self.where = where  # key path -> Loc
         self.default_file = default_file
         self.errors: list[RuleError] = [] if errors is None else errors
 
-    def locate(self, path: tuple) -> Loc:
+    def locate(self, path: KeyPath) -> Loc:
         for end in range(len(path), -1, -1):
             if path[:end] in self.where:
                 return self.where[path[:end]]
         return Loc(self.default_file, None)
 
-    def add(self, path: tuple, message: str, loc: Loc | None = None) -> None:
+    def add(self, path: KeyPath, message: str, loc: Loc | None = None) -> None:
         """Record `message` for `path`, at `loc` or else where the path was written."""
         loc = loc or self.locate(path)
         in_rule = path[:1] == ("rules",) and len(path) > 1
@@ -100,6 +108,6 @@ class Reporter:
         if error not in self.errors:
             self.errors.append(error)
 
-    def under(self, prefix: tuple):
+    def under(self, prefix: KeyPath) -> Report:
         """A `report(path, message)` callback for paths relative to `prefix`."""
         return lambda path, message: self.add(prefix + tuple(path), message)

@@ -14,19 +14,29 @@ Extra functions (all return null for null, so a missing EH field never raises):
 """
 
 import re
+from collections.abc import Collection, Iterator, Mapping
 from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
 
 import jmespath
 from jmespath import exceptions
 from jmespath.functions import Functions, signature
+from jmespath.parser import ParsedResult
 from jmespath.visitor import TreeInterpreter
 
 from thsync.rules.errors import did_you_mean
 
-NULLABLE_STRING = {"types": ["string", "null"]}
+if TYPE_CHECKING:
+    from jmespath.functions import _Signature
+
+NULLABLE_STRING: "_Signature" = {"types": ["string", "null"]}
+# A node of jmespath's parsed tree: {"type": …, "value": …, "children": […]}.
+Node = Mapping[str, Any]
+# A problem found in an expression: (message, offset of the fault or None).
+Problem = tuple[str, int | None]
 
 
-def parse_date(value) -> date | None:
+def parse_date(value: object) -> date | None:
     """A date from `YYYY-MM-DD` or an ISO date-time string; None for anything else."""
     if isinstance(value, date):
         return value if not isinstance(value, datetime) else value.date()
@@ -43,25 +53,25 @@ def parse_date(value) -> date | None:
 
 class RuleFunctions(Functions):
     @signature(NULLABLE_STRING)
-    def _func_lower(self, value):
+    def _func_lower(self, value: str | None) -> str | None:
         return None if value is None else value.lower()
 
     @signature(NULLABLE_STRING)
-    def _func_upper(self, value):
+    def _func_upper(self, value: str | None) -> str | None:
         return None if value is None else value.upper()
 
     @signature(NULLABLE_STRING)
-    def _func_trim(self, value):
+    def _func_trim(self, value: str | None) -> str | None:
         return None if value is None else value.strip()
 
     @signature(NULLABLE_STRING)
-    def _func_date(self, value):
+    def _func_date(self, value: str | None) -> str | None:
         found = parse_date(value)
         return found.isoformat() if found else None
 
     @signature({"types": ["array", "null"]})
-    def _func_join_names(self, items):
-        names = [item.get("name") for item in items or [] if isinstance(item, dict)]
+    def _func_join_names(self, items: list[Any] | None) -> str | None:
+        names: list[Any] = [item.get("name") for item in items or [] if isinstance(item, dict)]
         names = [name.strip() for name in names if isinstance(name, str) and name.strip()]
         return ";".join(names) or None
 
@@ -72,7 +82,8 @@ class FastRuleFunctions(RuleFunctions):
 
     TEXT_ONLY = frozenset({"lower", "upper", "trim", "date"})
 
-    def call_function(self, function_name, resolved_args):
+    # jmespath passes a list (its stub says any Iterable, which len() and [0] could not take).
+    def call_function(self, function_name: str, resolved_args: list[Any]) -> Any:  # type: ignore[override]
         if function_name in self.TEXT_ONLY and len(resolved_args) == 1:
             value = resolved_args[0]
             if value is None or isinstance(value, str):
@@ -87,7 +98,7 @@ FUNCTIONS = RuleFunctions.FUNCTION_TABLE
 class ExpressionError(Exception):
     """The JMESPath expression is invalid."""
 
-    def __init__(self, message: str, offset: int | None = None):
+    def __init__(self, message: str, offset: int | None = None) -> None:
         super().__init__(message)
         self.message, self.offset = message, offset
 
@@ -95,14 +106,14 @@ class ExpressionError(Exception):
 INTERPRETER = TreeInterpreter(OPTIONS)
 
 
-def field_path(node) -> tuple | None:
+def field_path(node: Node) -> tuple[str, ...] | None:
     """('employee', 'id') for a plain dotted path, else None."""
     if node["type"] == "field":
         return (node["value"],)
     if node["type"] == "subexpression":
         parts = [field_path(child) for child in node["children"]]
         if all(parts):
-            return tuple(name for part in parts for name in part)
+            return tuple(name for part in parts for name in part or ())
     return None
 
 
@@ -113,11 +124,11 @@ class Expr:
     directly, with JMESPath's result (null when any step is missing or not an object). The rest
     go through one shared interpreter rather than a new one per search."""
 
-    def __init__(self, source: str, parsed):
+    def __init__(self, source: str, parsed: ParsedResult) -> None:
         self.source, self.parsed = source, parsed
         self.path = field_path(parsed.parsed)
 
-    def search(self, data):
+    def search(self, data: Any) -> Any:
         if self.path is None:
             return INTERPRETER.visit(self.parsed.parsed, data)
         for name in self.path:
@@ -126,7 +137,7 @@ class Expr:
             data = data.get(name)
         return data
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"Expr({self.source!r})"
 
 
@@ -144,7 +155,9 @@ def parse_jmespath(source: str) -> Expr:
         raise ExpressionError(f"invalid JMESPath: {exc.msg}", exc.lex_position) from exc
 
 
-def compile_jmespath(source: str, roots=None, fields=None) -> Expr:
+def compile_jmespath(
+    source: str, roots: Collection[str] | None = None, fields: Collection[str] | None = None
+) -> Expr:
     """Parse and check: functions exist with the right arity; when `roots` is given, every name
     read from the top of the context is one of them; when `fields` is given too, every
     `fields.<name>` is one of those."""
@@ -157,7 +170,7 @@ def compile_jmespath(source: str, roots=None, fields=None) -> Expr:
     return expr
 
 
-def walk(node):
+def walk(node: Node) -> Iterator[Node]:
     yield node
     for child in node.get("children", []):
         if isinstance(child, dict):
@@ -169,7 +182,7 @@ def offset_of(source: str, pattern: str) -> int | None:
     return found.start() if found else None
 
 
-def check_functions(tree: dict, source: str):
+def check_functions(tree: Node, source: str) -> Iterator[Problem]:
     for node in walk(tree):
         if node["type"] != "function_expression":
             continue
@@ -198,7 +211,7 @@ SAME_INPUT = {
 }
 
 
-def root_fields(node: dict):
+def root_fields(node: Node) -> Iterator[tuple[Node, Node | None]]:
     """(field node, the field read after it or None) for each name read from the top."""
     kind = node["type"]
     if kind == "field":
@@ -212,8 +225,10 @@ def root_fields(node: dict):
         yield from root_fields(child)
 
 
-def check_roots(tree: dict, source: str, roots: set, fields) -> list:
-    problems = []
+def check_roots(
+    tree: Node, source: str, roots: Collection[str], fields: Collection[str] | None
+) -> list[Problem]:
+    problems: list[Problem] = []
     for node, after in root_fields(tree):
         name = node["value"]
         if name not in roots:

@@ -17,14 +17,17 @@ trimmed (TH treats " x" and "x" as two users), and every value must be JSON.
 
 import json
 import re
+from collections.abc import Collection, Iterable, Mapping
+from typing import Any
 
 from jinja2 import StrictUndefined, TemplateError, Undefined, meta
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from thsync.rules.errors import did_you_mean, point_at
+from thsync.core.yamlsafe import KeyPath
+from thsync.rules.errors import Report, did_you_mean, point_at
 
 
-def _finalize(value):
+def _finalize(value: object) -> object:
     return "" if value is None else value
 
 
@@ -41,30 +44,30 @@ class RenderError(Exception):
 
 
 class Literal:
-    def __init__(self, value):
+    def __init__(self, value: bool | int | float | None) -> None:
         self.value, self.source = value, value
 
-    def render(self, variables):
+    def render(self, variables: Mapping[str, Any]) -> bool | int | float | None:
         return self.value
 
 
-def names_read(source: str) -> tuple:
+def names_read(source: str) -> tuple[str, ...]:
     return tuple(sorted(meta.find_undeclared_variables(ENV.parse(source))))
 
 
-def pick(variables: dict, names: tuple) -> dict:
+def pick(variables: Mapping[str, Any], names: Iterable[str]) -> dict[str, Any]:
     """Only the names a template reads: Jinja copies every variable into each render's
     context, and a payload renders a dozen small templates per event."""
     return {name: variables[name] for name in names if name in variables}
 
 
 class Expression:
-    def __init__(self, source: str, inner: str):
+    def __init__(self, source: str, inner: str) -> None:
         self.source = source
         self.compiled = ENV.compile_expression(inner, undefined_to_none=False)
         self.names = names_read(f"{{{{{inner}}}}}")
 
-    def render(self, variables):
+    def render(self, variables: Mapping[str, Any]) -> Any:
         value = self.compiled(**pick(variables, self.names))
         if isinstance(value, Undefined):
             str(value)  # raises UndefinedError with Jinja's own message
@@ -72,13 +75,17 @@ class Expression:
 
 
 class Text:
-    def __init__(self, source: str):
+    def __init__(self, source: str) -> None:
         self.source = source
         self.template = ENV.from_string(source)
         self.names = names_read(source)
 
-    def render(self, variables):
+    def render(self, variables: Mapping[str, Any]) -> str:
         return self.template.render(**pick(variables, self.names))
+
+
+# A compiled payload value.
+PayloadItem = Literal | Expression | Text
 
 
 def single_expression(source: str) -> str | None:
@@ -98,12 +105,14 @@ def template_error(source: str, exc: TemplateError) -> str:
     return f"invalid template: {message}{point_at(source, None)}"
 
 
-def unknown_names(source: str, known) -> list[str]:
+def unknown_names(source: str, known: Collection[str]) -> list[str]:
     names = meta.find_undeclared_variables(ENV.parse(source))
     return sorted(name for name in names if name not in known and name not in ENV.globals)
 
 
-def compile_value(raw, known, path: tuple, report):
+def compile_value(
+    raw: object, known: Collection[str], path: KeyPath, report: Report
+) -> PayloadItem | None:
     """A compiled payload value, or None after reporting. `known` are the names the template may
     read."""
     if raw is None or isinstance(raw, bool | int | float):
@@ -124,7 +133,7 @@ def compile_value(raw, known, path: tuple, report):
     return None if missing else item
 
 
-def normalise(key: str, value):
+def normalise(key: str, value: Any) -> Any:
     if isinstance(value, str) and key in EMAIL_KEYS:
         return value.strip().lower()
     if isinstance(value, str) and key == "user_name":
@@ -132,7 +141,7 @@ def normalise(key: str, value):
     return value
 
 
-def render_value(key: str, item, variables):
+def render_value(key: str, item: PayloadItem, variables: Mapping[str, Any]) -> Any:
     """The value to send, None to leave the key out; raises RenderError."""
     try:
         value = normalise(key, item.render(variables))
@@ -147,9 +156,12 @@ def render_value(key: str, item, variables):
     return value
 
 
-def render_payload(items: dict, variables: dict) -> tuple[dict, list[str]]:
+def render_payload(
+    items: Mapping[str, PayloadItem], variables: Mapping[str, Any]
+) -> tuple[dict[str, Any], list[str]]:
     """(payload, problems): every key is tried, so one bad mapping reports with the others."""
-    payload, problems = {}, []
+    payload: dict[str, Any] = {}
+    problems: list[str] = []
     for key, item in items.items():
         try:
             value = render_value(key, item, variables)

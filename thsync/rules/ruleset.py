@@ -42,18 +42,23 @@ adds a rule at the end, or where its `before: <rule>` / `after: <rule>` says; `e
 turns a rule off. Every error names the file and line where the offending key was written.
 """
 
+import os
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
-from thsync.core.yamlsafe import YamlError, read_yaml_file
-from thsync.rules.errors import Loc, Reporter, RuleError, RuleFileErrors
+from thsync.core.yamlsafe import KeyPath, YamlError, read_yaml_file
+from thsync.rules.errors import Loc, Report, Reporter, RuleError, RuleFileErrors
+from thsync.rules.jmes import Expr
+from thsync.rules.render import PayloadItem
+from thsync.rules.rule import Rule, Shared, compile_rule, inherit
 from thsync.rules.schema import (
     CONTEXT_NAMES,
     FETCH_DEFAULT,
     FETCH_KEYS,
     TOP_KEYS,
-    Shared,
     check_keys,
     compile_create_only,
     compile_events,
@@ -61,10 +66,8 @@ from thsync.rules.schema import (
     compile_fetch,
     compile_intake,
     compile_payload,
-    compile_rule,
     declare_options,
     expect_mapping,
-    inherit,
     set_options,
 )
 
@@ -81,8 +84,8 @@ RULE_MERGED_PER_KEY = ("fetch", "extract", "payload")
 class RuleFile:
     path: Path
     name: str  # as messages show it: rules/acme.yaml
-    data: dict
-    where: dict  # key path -> Loc
+    data: dict[str, Any]
+    where: dict[KeyPath, Loc]
 
 
 @dataclass
@@ -90,16 +93,16 @@ class RuleSet:
     """One tenant's compiled rules; immutable once loaded, evaluated by thsync.engine."""
 
     tenant_id: str
-    files: list
-    options: dict
-    events: tuple
-    intake: dict  # name -> compiled JMESPath (thsync.jmes.Expr)
-    rules: list
+    files: list[Path]
+    options: dict[str, Any]
+    events: tuple[str, ...]
+    intake: dict[str, Expr]  # name -> compiled JMESPath
+    rules: list[Rule]
 
-    def read_intake(self, body) -> dict:
+    def read_intake(self, body: object) -> dict[str, Any]:
         """event_type, event_id, employee_id and organisation_id from a webhook body (None for
         any the body does not hold)."""
-        values = {}
+        values: dict[str, Any] = {}
         for name, expr in self.intake.items():
             try:
                 values[name] = expr.search(body)
@@ -111,7 +114,7 @@ class RuleSet:
         """The JMESPath text used for `name` (for messages such as "no employee id at …")."""
         return self.intake[name].source
 
-    def fetch_for(self, event_type) -> dict:
+    def fetch_for(self, event_type: str | None) -> dict[str, bool]:
         """What the enabled rules listening to `event_type` need from the EH API."""
         wanted = dict.fromkeys(FETCH_KEYS, False)
         for rule in self.rules:
@@ -119,7 +122,7 @@ class RuleSet:
                 wanted = {key: wanted[key] or rule.fetch[key] for key in FETCH_KEYS}
         return wanted
 
-    def rule(self, name: str):
+    def rule(self, name: str) -> Rule | None:
         return next((rule for rule in self.rules if rule.name == name), None)
 
 
@@ -130,7 +133,7 @@ def shown_name(rules_dir: Path, path: Path) -> str:
     return f"{rules_dir.resolve().name}/{path.name}"
 
 
-def read_rule_file(rules_dir: Path, name: str, errors: list) -> RuleFile | None:
+def read_rule_file(rules_dir: Path, name: str, errors: list[RuleError]) -> RuleFile | None:
     path = rules_dir / f"{name}.yaml"
     shown = shown_name(rules_dir, path)
     try:
@@ -152,7 +155,9 @@ def read_rule_file(rules_dir: Path, name: str, errors: list) -> RuleFile | None:
     return RuleFile(path, shown, doc.data, where)
 
 
-def parent_name(rules_dir: Path, file: RuleFile, seen: list, errors: list) -> str | None:
+def parent_name(
+    rules_dir: Path, file: RuleFile, seen: list[str], errors: list[RuleError]
+) -> str | None:
     """The name `file` extends, or None (reporting a bad, missing or circular `extends`)."""
     name = file.data.get("extends")
     if name is None:
@@ -171,38 +176,58 @@ def parent_name(rules_dir: Path, file: RuleFile, seen: list, errors: list) -> st
     return None
 
 
-def read_chain(rules_dir: Path, name: str, errors: list) -> list[RuleFile] | None:
+def read_chain(rules_dir: Path, name: str, errors: list[RuleError]) -> list[RuleFile] | None:
     """The files from the base to `name`; None when one of them cannot be read at all."""
-    chain, seen = [], []
-    while name:
-        seen.append(name)
-        file = read_rule_file(rules_dir, name, errors)
+    chain: list[RuleFile] = []
+    seen: list[str] = []
+    next_name: str | None = name
+    while next_name:
+        seen.append(next_name)
+        file = read_rule_file(rules_dir, next_name, errors)
         if file is None:
             return None
         chain.insert(0, file)
-        name = parent_name(rules_dir, file, seen, errors)
-        if name is None and "extends" in file.data:
-            return None
+        next_name = parent_name(rules_dir, file, seen, errors)
+        if next_name is None and file.data.get("extends") is not None:
+            return None  # parent_name reported why; `extends: null` is a base file's
     return chain
 
 
 # --- merging -------------------------------------------------------------------------------
 
 
-def replace(container: dict, where: dict, path: tuple, value, source_where: dict) -> None:
+def replace(
+    container: dict[Any, Any],
+    where: dict[KeyPath, Loc],
+    path: KeyPath,
+    value: object,
+    source_where: Mapping[KeyPath, Loc],
+) -> None:
     container[path[-1]] = value
     for key in [p for p in where if p[: len(path)] == path]:
         del where[key]
     where.update({p: loc for p, loc in source_where.items() if p[: len(path)] == path})
 
 
-def merge_keys(target: dict, where: dict, path: tuple, over: dict, source_where: dict) -> None:
+def merge_keys(
+    target: dict[Any, Any],
+    where: dict[KeyPath, Loc],
+    path: KeyPath,
+    over: Mapping[Any, Any],
+    source_where: Mapping[KeyPath, Loc],
+) -> None:
     where[path] = source_where[path]
     for key, value in over.items():
         replace(target, where, path + (key,), value, source_where)
 
 
-def merge_rule(rules: dict, where: dict, name: str, over, source_where: dict) -> None:
+def merge_rule(
+    rules: dict[str, Any],
+    where: dict[KeyPath, Loc],
+    name: str,
+    over: object,
+    source_where: Mapping[KeyPath, Loc],
+) -> None:
     path, current = ("rules", name), rules.get(name)
     if not (isinstance(current, dict) and isinstance(over, dict)):
         replace(rules, where, path, over, source_where)
@@ -216,7 +241,7 @@ def merge_rule(rules: dict, where: dict, name: str, over, source_where: dict) ->
             replace(current, where, path + (key,), value, source_where)
 
 
-def place(rules: dict, over: dict) -> None:
+def place(rules: dict[str, Any], over: Mapping[str, Any]) -> None:
     """Move each rule `over` gives a `before` or `after` to that place."""
     for name, rule in over.items():
         if not isinstance(rule, dict):
@@ -231,7 +256,7 @@ def place(rules: dict, over: dict) -> None:
         rules.update(moved)
 
 
-def merge_file(data: dict, where: dict, file: RuleFile) -> None:
+def merge_file(data: dict[str, Any], where: dict[KeyPath, Loc], file: RuleFile) -> None:
     for key, value in file.data.items():
         path, current = (key,), data.get(key)
         if key in ("extends", "options"):
@@ -254,8 +279,9 @@ def merge_file(data: dict, where: dict, file: RuleFile) -> None:
             place(data[key], value)
 
 
-def merge_chain(chain: list[RuleFile]) -> tuple[dict, dict]:
-    data, where = {}, {}
+def merge_chain(chain: list[RuleFile]) -> tuple[dict[str, Any], dict[KeyPath, Loc]]:
+    data: dict[str, Any] = {}
+    where: dict[KeyPath, Loc] = {}
     for file in chain:
         merge_file(data, where, file)
     return data, where
@@ -264,7 +290,7 @@ def merge_chain(chain: list[RuleFile]) -> tuple[dict, dict]:
 # --- compiling -----------------------------------------------------------------------------
 
 
-def collect_options(chain: list[RuleFile], errors: list) -> dict:
+def collect_options(chain: list[RuleFile], errors: list[RuleError]) -> dict[str, Any]:
     base = chain[0]
     declared = declare_options(
         base.data.get("options"), Reporter(base.where, base.name, errors).add
@@ -276,10 +302,14 @@ def collect_options(chain: list[RuleFile], errors: list) -> dict:
     return values
 
 
-def compile_shared(data: dict, rule_names: tuple, report) -> Shared:
-    extract = inherit({}, compile_extract(data.get("extract"), ("extract",), report))
+def compile_shared(data: Mapping[str, Any], rule_names: tuple[str, ...], report: Report) -> Shared:
+    extract: dict[str, Expr] = inherit(
+        {}, compile_extract(data.get("extract"), ("extract",), report)
+    )
     known = set(CONTEXT_NAMES) | set(extract)
-    payload = inherit({}, compile_payload(data.get("payload"), known, ("payload",), report))
+    payload: dict[str, PayloadItem] = inherit(
+        {}, compile_payload(data.get("payload"), known, ("payload",), report)
+    )
     create_only = compile_create_only(data.get("create_only", []), ("create_only",), report)
     return Shared(
         events=compile_events(data.get("events"), report),
@@ -291,7 +321,7 @@ def compile_shared(data: dict, rule_names: tuple, report) -> Shared:
     )
 
 
-def compile_chain(tenant_id: str, chain: list[RuleFile], errors: list) -> RuleSet:
+def compile_chain(tenant_id: str, chain: list[RuleFile], errors: list[RuleError]) -> RuleSet:
     data, where = merge_chain(chain)
     reporter = Reporter(where, chain[-1].name, errors)
     options = collect_options(chain, errors)
@@ -305,10 +335,19 @@ def compile_chain(tenant_id: str, chain: list[RuleFile], errors: list) -> RuleSe
         for name, raw in raw_rules.items()
     ]
     files = [file.path for file in chain]
-    return RuleSet(tenant_id, files, options, shared.events, intake, rules)
+    # Whatever failed to compile is None here, after an error was reported: load_ruleset
+    # raises for those errors, so a rule set that is used has no None in it.
+    return RuleSet(
+        tenant_id,
+        files,
+        options,
+        shared.events,
+        cast(dict[str, Expr], intake),
+        cast(list[Rule], rules),
+    )
 
 
-def load_ruleset(rules_dir: Path, tenant_id: str) -> RuleSet:
+def load_ruleset(rules_dir: str | os.PathLike[str], tenant_id: str) -> RuleSet:
     """The tenant's rules: rules/<tenant_id>.yaml when there is one, else rules/standard.yaml.
     Raises RuleFileErrors listing every error in every file of the chain."""
     rules_dir = Path(rules_dir)
@@ -321,10 +360,11 @@ def load_ruleset(rules_dir: Path, tenant_id: str) -> RuleSet:
     ruleset = compile_chain(tenant_id, chain, errors) if chain else None
     if errors:
         raise RuleFileErrors(sorted(errors, key=lambda e: (e.file, e.line or 0)))
+    assert ruleset is not None  # read_chain gives None only after reporting why
     return ruleset
 
 
-def check_files(rules_dir: Path, tenant_ids) -> list[RuleError]:
+def check_files(rules_dir: str | os.PathLike[str], tenant_ids: Iterable[str]) -> list[RuleError]:
     """Every error in the rules of these tenants, in standard.yaml and in any other rule file
     in the folder (a file no tenant uses yet is checked too)."""
     rules_dir = Path(rules_dir)

@@ -7,12 +7,20 @@ mistake is reported in one pass.
 """
 
 import re
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Mapping, Sequence
+from typing import Any, TypeVar
 
-from thsync.rules.conditions import compile_condition, same, shown
-from thsync.rules.errors import did_you_mean, point_at, unknown_key
-from thsync.rules.jmes import ExpressionError, compile_jmespath, parse_jmespath
-from thsync.rules.render import compile_value, unknown_names
+from thsync.core.yamlsafe import KeyPath
+from thsync.rules.conditions import Condition, same, shown
+from thsync.rules.errors import Report, did_you_mean, point_at, unknown_key
+from thsync.rules.jmes import Expr, ExpressionError, compile_jmespath, parse_jmespath
+from thsync.rules.render import PayloadItem, compile_value
+
+T = TypeVar("T")
+# conditions(raw, path): a compiled condition, or None after reporting.
+CompileConditions = Callable[[object, KeyPath], Condition | None]
+# An option's declaration: (default, choices or None).
+Declared = dict[str, tuple[Any, list[Any] | None]]
 
 TOP_KEYS = (
     "extends",
@@ -61,39 +69,14 @@ CONTEXT_NAMES = (
     "today",
 )
 EXTRACT_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
-BROKEN = object()  # stands in for what failed to compile; such a rule set is never used
+# Stands in for what failed to compile; such a rule set is never used, so it may pass for any
+# compiled value.
+BROKEN: Any = object()
 
 
-@dataclass
-class Trigger:
-    events: frozenset | None  # None: any event
-    when: object = None
-    label: str = ""
-
-    def covers(self, event_type) -> bool:
-        return self.events is None or event_type in self.events
-
-
-@dataclass
-class Rule:
-    name: str
-    file: str
-    line: int | None
-    enabled: bool = True
-    triggers: list = field(default_factory=list)
-    when: object = None
-    fetch: dict = field(default_factory=lambda: dict(FETCH_DEFAULT))
-    extract: dict = field(default_factory=dict)
-    action: str = "skip"
-    reason: str | None = None
-    payload: dict = field(default_factory=dict)
-    create_only: frozenset = frozenset({"user_name"})
-
-    def listens_to(self, event_type) -> bool:
-        return any(trigger.covers(event_type) for trigger in self.triggers)
-
-
-def check_keys(data: dict, allowed, path: tuple, report) -> None:
+def check_keys(
+    data: Mapping[str, Any], allowed: Sequence[str], path: KeyPath, report: Report
+) -> None:
     for key in data:
         if key not in allowed:
             report(path + (key,), unknown_key(key, allowed))
@@ -103,7 +86,13 @@ def expression_problem(exc: ExpressionError, source: str) -> str:
     return exc.message + point_at(source, exc.offset)
 
 
-def compile_expr(source, path: tuple, report, roots=None, fields=None):
+def compile_expr(
+    source: object,
+    path: KeyPath,
+    report: Report,
+    roots: Collection[str] | None = None,
+    fields: Collection[str] | None = None,
+) -> Expr | None:
     if not isinstance(source, str):
         report(path, f"must be a JMESPath expression (a string), not {shown(source)}")
         return None
@@ -116,7 +105,7 @@ def compile_expr(source, path: tuple, report, roots=None, fields=None):
         return None
 
 
-def expect_mapping(raw, path: tuple, report, what: str) -> dict:
+def expect_mapping(raw: object, path: KeyPath, report: Report, what: str) -> dict[str, Any]:
     if raw is None:
         return {}
     if not isinstance(raw, dict):
@@ -128,9 +117,9 @@ def expect_mapping(raw, path: tuple, report, what: str) -> dict:
 # --- options -------------------------------------------------------------------------------
 
 
-def declare_options(raw, report) -> dict:
+def declare_options(raw: object, report: Report) -> Declared:
     """name -> (default, choices or None), from the base file's `options` declarations."""
-    declared = {}
+    declared: Declared = {}
     for name, spec in expect_mapping(raw, ("options",), report, "declarations").items():
         path = ("options", name)
         if not isinstance(spec, dict) or "default" not in spec:
@@ -147,12 +136,12 @@ def declare_options(raw, report) -> dict:
     return declared
 
 
-def option_problem(value, choices) -> str:
+def option_problem(value: object, choices: Sequence[object]) -> str:
     listed = ", ".join(str(shown(c)).strip('"') for c in choices)
     return f"must be one of: {listed} (was {shown(value)}){did_you_mean(value, choices)}"
 
 
-def set_options(raw, declared: dict, values: dict, report) -> None:
+def set_options(raw: object, declared: Declared, values: dict[str, Any], report: Report) -> None:
     """Apply a tenant file's `options: {name: value}`, checked against the declarations."""
     for name, value in expect_mapping(raw, ("options",), report, "option values").items():
         path = ("options", name)
@@ -171,49 +160,51 @@ def set_options(raw, declared: dict, values: dict, report) -> None:
 # --- top-level sections --------------------------------------------------------------------
 
 
-def compile_events(raw, report) -> tuple:
+def compile_events(raw: object, report: Report) -> tuple[str, ...]:
     if not isinstance(raw, list) or not all(isinstance(e, str) and e for e in raw):
         report(("events",), "must be a list of event names (EH wire names)")
         return ()
     return tuple(dict.fromkeys(raw))
 
 
-def compile_intake(raw, report) -> dict:
-    raw = expect_mapping(raw, ("intake",), report, "name → JMESPath over the webhook body")
-    check_keys(raw, INTAKE_KEYS, ("intake",), report)
-    intake = {}
+def compile_intake(raw: object, report: Report) -> dict[str, Expr | None]:
+    given = expect_mapping(raw, ("intake",), report, "name → JMESPath over the webhook body")
+    check_keys(given, INTAKE_KEYS, ("intake",), report)
+    intake: dict[str, Expr | None] = {}
     for key in INTAKE_KEYS:
-        if key not in raw:
+        if key not in given:
             report(("intake",), f"'{key}' is required")
             continue
-        intake[key] = compile_expr(raw[key], ("intake", key), report)
+        intake[key] = compile_expr(given[key], ("intake", key), report)
     return intake
 
 
-def compile_fetch(raw, base: dict, path: tuple, report) -> dict:
+def compile_fetch(
+    raw: object, base: Mapping[str, bool], path: KeyPath, report: Report
+) -> dict[str, bool]:
     """What to read from the EH API. Without the employee there is nothing to find the manager
     or custom fields from, so the webhook body's `data` stands in for the employee alone."""
     if raw == "none":
         return dict.fromkeys(FETCH_KEYS, False)
-    raw = expect_mapping(raw, path, report, "employee / manager / custom_fields: true or false")
-    check_keys(raw, FETCH_KEYS, path, report)
+    given = expect_mapping(raw, path, report, "employee / manager / custom_fields: true or false")
+    check_keys(given, FETCH_KEYS, path, report)
     fetch = dict(base)
     for key in FETCH_KEYS:
-        if key in raw and not isinstance(raw[key], bool):
+        if key in given and not isinstance(given[key], bool):
             report(path + (key,), "must be true or false")
-        elif key in raw:
-            fetch[key] = raw[key]
+        elif key in given:
+            fetch[key] = given[key]
     if not fetch["employee"]:
         for key in ("manager", "custom_fields"):
-            if raw.get(key) is True:
+            if given.get(key) is True:
                 report(path + (key,), f"{key}: true needs employee: true")
             fetch[key] = False
     return fetch
 
 
-def compile_extract(raw, path: tuple, report) -> dict:
+def compile_extract(raw: object, path: KeyPath, report: Report) -> dict[str, Expr | None]:
     """name -> compiled JMESPath; a null value stays None (it removes an inherited name)."""
-    extract = {}
+    extract: dict[str, Expr | None] = {}
     for name, source in expect_mapping(raw, path, report, "name → JMESPath").items():
         where = path + (name,)
         if not EXTRACT_NAME.match(name) or name in CONTEXT_NAMES or name == "fields":
@@ -231,8 +222,10 @@ def compile_extract(raw, path: tuple, report) -> dict:
     return extract
 
 
-def compile_payload(raw, known, path: tuple, report) -> dict:
-    payload = {}
+def compile_payload(
+    raw: object, known: Collection[str], path: KeyPath, report: Report
+) -> dict[str, PayloadItem | None]:
+    payload: dict[str, PayloadItem | None] = {}
     for key, value in expect_mapping(raw, path, report, "TH field → template").items():
         where = path + (key,)
         if key not in TH_KEYS and not (key.startswith("X-") and len(key) > 2):
@@ -246,152 +239,8 @@ def compile_payload(raw, known, path: tuple, report) -> dict:
     return payload
 
 
-def compile_create_only(raw, path: tuple, report) -> frozenset:
+def compile_create_only(raw: object, path: KeyPath, report: Report) -> frozenset[str]:
     if not isinstance(raw, list) or not all(isinstance(k, str) for k in raw):
         report(path, "must be a list of payload keys")
         return frozenset({"user_name"})
     return frozenset(raw) | {"user_name"}
-
-
-# --- rules ---------------------------------------------------------------------------------
-
-
-@dataclass
-class Shared:
-    """The top-level defaults every rule starts from."""
-
-    events: tuple
-    fetch: dict
-    extract: dict
-    payload: dict
-    create_only: frozenset
-    rule_names: tuple
-
-
-def compile_rule(name: str, raw, shared: Shared, report, loc) -> Rule | None:
-    path = ("rules", name)
-    if raw is None:
-        report(path, "a rule is a mapping; to turn a standard rule off write `enabled: false`")
-        return None
-    if not isinstance(raw, dict):
-        report(path, f"a rule is a mapping of {', '.join(RULE_KEYS)}")
-        return None
-    check_keys(raw, RULE_KEYS, path, report)
-    check_position(raw, name, shared.rule_names, path, report)
-    extract = inherit(
-        shared.extract, compile_extract(raw.get("extract"), path + ("extract",), report)
-    )
-    rule = Rule(name, loc.file, loc.line, extract=extract)
-    rule.enabled = compile_flag(raw.get("enabled", True), path + ("enabled",), report)
-    rule.action, rule.reason = compile_action(raw, path, report)
-    conditions = condition_compiler(set(extract), report)
-    rule.triggers = compile_triggers(raw.get("triggers"), path, shared.events, report, conditions)
-    if raw.get("when") is not None:
-        rule.when = conditions(raw["when"], path + ("when",))
-    rule.fetch = compile_fetch(raw.get("fetch"), shared.fetch, path + ("fetch",), report)
-    rule.payload = compile_rule_payload(raw, path, shared, extract, report)
-    if raw.get("create_only") is not None:
-        rule.create_only = compile_create_only(raw["create_only"], path + ("create_only",), report)
-    else:
-        rule.create_only = shared.create_only
-    return rule
-
-
-def inherit(base: dict, own: dict) -> dict:
-    """A rule's own entries over the shared ones; None removes an entry."""
-    merged = {**base, **own}
-    return {key: value for key, value in merged.items() if value is not None}
-
-
-def compile_flag(raw, path: tuple, report) -> bool:
-    if not isinstance(raw, bool):
-        report(path, "must be true or false")
-        return True
-    return raw
-
-
-def compile_action(raw: dict, path: tuple, report) -> tuple:
-    action, reason = raw.get("action"), raw.get("reason")
-    if action is None:
-        report(path, f"'action' is required (one of: {', '.join(ACTIONS)})")
-    elif action not in ACTIONS:
-        report(
-            path + ("action",),
-            f"unknown action {shown(action)} (allowed: {', '.join(ACTIONS)})"
-            + did_you_mean(action, ACTIONS),
-        )
-    if reason is not None and not isinstance(reason, str):
-        report(path + ("reason",), "must be text")
-        reason = None
-    if action == "skip" and not reason:
-        report(path, "a skip rule needs a 'reason' (it is shown to support on every skipped job)")
-    return action, reason
-
-
-def check_position(raw: dict, name: str, names: tuple, path: tuple, report) -> None:
-    if "before" in raw and "after" in raw:
-        report(path + ("after",), "give 'before' or 'after', not both")
-    for key in ("before", "after"):
-        if key in raw and (raw[key] not in names or raw[key] == name):
-            others = [n for n in names if n != name]
-            report(
-                path + (key,),
-                f"no other rule named {shown(raw[key])} (rules: "
-                f"{', '.join(others)}){did_you_mean(raw[key], others)}",
-            )
-
-
-def condition_compiler(fields: set, report):
-    def compile_one(source, path):
-        return compile_expr(source, path, report, CONTEXT_NAMES + ("fields",), fields)
-
-    return lambda raw, path: compile_condition(raw, path, report, compile_one)
-
-
-def compile_triggers(raw, path: tuple, events: tuple, report, conditions) -> list:
-    where = path + ("triggers",)
-    if not isinstance(raw, list) or not raw:
-        message = "a rule needs 'triggers': a list of event names or {event: …, when: …}"
-        report(where if raw is not None else path, message)
-        return []
-    triggers = [
-        compile_trigger(item, where + (i,), events, report, conditions)
-        for i, item in enumerate(raw)
-    ]
-    return [trigger for trigger in triggers if trigger]
-
-
-def compile_trigger(item, path: tuple, events: tuple, report, conditions) -> Trigger | None:
-    when = None
-    if isinstance(item, dict):
-        check_keys(item, TRIGGER_KEYS, path, report)
-        if item.get("when") is not None:
-            when = conditions(item["when"], path + ("when",))
-        item, path = item.get("event"), path + ("event",)
-    names = item if isinstance(item, list) else [item]
-    if not names or not all(isinstance(n, str) for n in names):
-        report(path, 'an event is a name (or a list of names) from `events`, or "*"')
-        return None
-    for name in names:
-        if name != ANY_EVENT and name not in events:
-            report(
-                path,
-                f'unknown event {shown(name)} (events: {", ".join(events)}, or "*" for '
-                f"any){did_you_mean(name, events)}",
-            )
-    return Trigger(None if ANY_EVENT in names else frozenset(names), when, ", ".join(names))
-
-
-def compile_rule_payload(raw: dict, path: tuple, shared: Shared, extract: dict, report) -> dict:
-    known = set(CONTEXT_NAMES) | set(extract)
-    own = compile_payload(raw.get("payload"), known, path + ("payload",), report)
-    removed = set(shared.extract) - set(extract)
-    for key, item in shared.payload.items():
-        if key in own or not removed or not isinstance(getattr(item, "source", None), str):
-            continue
-        for name in set(unknown_names(item.source, known)) & removed:
-            report(
-                path + ("extract", name),
-                f"this rule removes '{name}', which the shared payload.{key} reads",
-            )
-    return inherit(shared.payload, own)

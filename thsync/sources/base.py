@@ -35,7 +35,11 @@ class HRSource(Protocol):
 
     kind: str  # the registry name, as tenant files write it (employment_hero)
     label: str  # how messages name it (Employment Hero)
-    budget_key: str  # the rate-limiter key every call for this tenant takes a slot from
+
+    @property
+    def budget_key(self) -> str:
+        """The rate-limiter key every call for this tenant takes a slot from."""
+        ...
 
     def __enter__(self) -> Self: ...
 

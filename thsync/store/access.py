@@ -1,5 +1,8 @@
 """Dashboard sessions, customers' sign-in links and failed sign-ins."""
 
+from collections.abc import Iterable
+from typing import Any
+
 import sqlalchemy as sa
 
 from thsync.store import schema as s
@@ -7,7 +10,16 @@ from thsync.store.database import Repository
 
 
 class Access(Repository):
-    def start_session(self, id_hash, *, kind, subject, tenant_id, link_id, lifetime) -> None:
+    def start_session(
+        self,
+        id_hash: str,
+        *,
+        kind: str,
+        subject: str,
+        tenant_id: str | None,
+        link_id: str | None,
+        lifetime: float,
+    ) -> None:
         now = self.clock.now()
         values = dict(
             id_hash=id_hash,
@@ -21,7 +33,7 @@ class Access(Repository):
         with self.db.transaction() as conn:
             conn.execute(s.web_sessions.insert().values(**values))
 
-    def live_session(self, id_hash) -> dict | None:
+    def live_session(self, id_hash: str) -> dict[str, Any] | None:
         t = s.web_sessions
         return self.db.one(
             sa.select(t).where(
@@ -29,7 +41,7 @@ class Access(Repository):
             )
         )
 
-    def end_session(self, id_hash) -> None:
+    def end_session(self, id_hash: str) -> None:
         t = s.web_sessions
         with self.db.transaction() as conn:
             conn.execute(
@@ -38,7 +50,9 @@ class Access(Repository):
                 .values(ended_at=self.clock.now())
             )
 
-    def create_link(self, link_id, tenant_id, email, created_by, lifetime) -> dict:
+    def create_link(
+        self, link_id: str, tenant_id: str, email: str, created_by: str, lifetime: float
+    ) -> dict[str, Any]:
         now = self.clock.now()
         values = dict(
             id=link_id,
@@ -52,10 +66,10 @@ class Access(Repository):
             conn.execute(s.signin_links.insert().values(**values))
         return values
 
-    def get_link(self, link_id) -> dict | None:
+    def get_link(self, link_id: str) -> dict[str, Any] | None:
         return self.db.one(sa.select(s.signin_links).where(s.signin_links.c.id == link_id))
 
-    def use_link(self, link_id) -> bool:
+    def use_link(self, link_id: str) -> bool:
         """Single use: only the first caller sees True, however many race for it."""
         t = s.signin_links
         now = self.clock.now()
@@ -67,21 +81,21 @@ class Access(Repository):
             )
             return result.rowcount == 1
 
-    def list_links(self, tenant_id, limit=20) -> list[dict]:
+    def list_links(self, tenant_id: str, limit: int = 20) -> list[dict[str, Any]]:
         t = s.signin_links
         query = sa.select(t).where(t.c.tenant_id == tenant_id)
         return self.db.all(query.order_by(t.c.created_at.desc()).limit(limit))
 
-    def record_failure(self, keys) -> None:
+    def record_failure(self, keys: Iterable[str]) -> None:
         now = self.clock.now()
         with self.db.transaction() as conn:
             for key in keys:
                 conn.execute(s.signin_failures.insert().values(key=key, failed_at=now))
 
-    def recent_failures(self, key, window) -> int:
+    def recent_failures(self, key: str, window: float) -> int:
         t = s.signin_failures
         query = sa.select(sa.func.count()).where(
             t.c.key == key, t.c.failed_at > self.clock.now() - window
         )
         with self.db.engine.connect() as conn:
-            return conn.execute(query).scalar()
+            return conn.execute(query).scalar_one()

@@ -2,12 +2,13 @@
 
 import sqlalchemy as sa
 
+from thsync.core.ratelimit import Step
 from thsync.store import schema as s
 from thsync.store.database import Repository
 
 
 class Budgets(Repository):
-    def reserve(self, key, decide) -> float:
+    def reserve(self, key: str, decide: Step) -> float:
         """Under a lock on the key's row, call decide(tat, blocked_until, now) ->
         (new_tat or None, wait). new_tat is written when not None. Returns wait."""
         now = self.clock.now()
@@ -23,7 +24,7 @@ class Budgets(Repository):
                 )
             return wait
 
-    def block(self, key, until) -> None:
+    def block(self, key: str, until: float) -> None:
         with self.db.transaction() as conn:
             if not self.db.insert_ignore(
                 conn, s.rate_limits, dict(key=key, tat=0.0, blocked_until=until)

@@ -1,7 +1,9 @@
 """The tenant's HR-source connection (tokens, organisation) and OAuth states."""
 
 import json
+from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -10,7 +12,7 @@ from thsync.store.database import Repository, loads
 
 
 class Connections(Repository):
-    def get(self, tenant_id) -> dict | None:
+    def get(self, tenant_id: str) -> dict[str, Any] | None:
         query = sa.select(s.eh_connections).where(s.eh_connections.c.tenant_id == tenant_id)
         with self.db.engine.connect() as conn:
             row = conn.execute(query).first()
@@ -20,7 +22,7 @@ class Connections(Repository):
         data["authorised_by"] = loads(data["authorised_by"])
         return data
 
-    def save(self, tenant_id, conn=None, **values) -> None:
+    def save(self, tenant_id: str, conn: sa.Connection | None = None, **values: Any) -> None:
         values["updated_at"] = self.clock.now()
         if "authorised_by" in values and values["authorised_by"] is not None:
             values["authorised_by"] = json.dumps(values["authorised_by"])
@@ -29,7 +31,7 @@ class Connections(Repository):
                 return self._save(conn, tenant_id, values)
         return self._save(conn, tenant_id, values)
 
-    def _save(self, conn, tenant_id, values) -> None:
+    def _save(self, conn: sa.Connection, tenant_id: str, values: dict[str, Any]) -> None:
         row = {"tenant_id": tenant_id, "status": "connected", **values}
         if not self.db.insert_ignore(conn, s.eh_connections, row):
             conn.execute(
@@ -39,7 +41,7 @@ class Connections(Repository):
             )
 
     @contextmanager
-    def locked(self, tenant_id):
+    def locked(self, tenant_id: str) -> Iterator[tuple[sa.Connection, dict[str, Any] | None]]:
         """The tenant's connection row under a lock held across processes, for token refresh."""
         with self.db.transaction() as conn:
             query = (
@@ -50,7 +52,7 @@ class Connections(Repository):
             row = conn.execute(query).first()
             yield conn, (dict(row._mapping) if row else None)
 
-    def save_oauth_state(self, state, tenant_id, verifier) -> None:
+    def save_oauth_state(self, state: str, tenant_id: str, verifier: str) -> None:
         with self.db.transaction() as conn:
             conn.execute(
                 s.oauth_states.insert().values(
@@ -58,7 +60,7 @@ class Connections(Repository):
                 )
             )
 
-    def pop_oauth_state(self, state, max_age) -> dict | None:
+    def pop_oauth_state(self, state: str, max_age: float) -> dict[str, Any] | None:
         """Single use: the state row is deleted as it is read."""
         with self.db.transaction() as conn:
             query = (

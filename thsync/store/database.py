@@ -13,8 +13,9 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -29,12 +30,19 @@ class StoreUnavailable(Exception):
     """The database cannot take the write right now."""
 
 
-def loads(text, default=None):
+def loads(text: str | None, default: Any = None) -> Any:
     return json.loads(text) if text else default
 
 
-def dumps(value) -> str:
+def dumps(value: object) -> str:
     return json.dumps(value, default=str)
+
+
+def inserted_id(result: sa.CursorResult[Any]) -> int:
+    """The primary key of the one row an INSERT wrote."""
+    key = result.inserted_primary_key
+    assert key is not None  # a single-row INSERT always has one
+    return key[0]
 
 
 def sqlite_url_for(instance_path: str) -> str:
@@ -61,7 +69,7 @@ def _serialise_sqlite_writes(engine: sa.Engine) -> None:
     """
 
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn, _record):
+    def _on_connect(dbapi_conn: sqlite3.Connection, _record: object) -> None:
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
@@ -70,11 +78,11 @@ def _serialise_sqlite_writes(engine: sa.Engine) -> None:
         cur.close()
 
     @event.listens_for(engine, "begin")
-    def _on_begin(conn):
-        begin_immediate(conn.connection.dbapi_connection)
+    def _on_begin(conn: sa.Connection) -> None:
+        begin_immediate(cast(sqlite3.Connection, conn.connection.dbapi_connection))
 
 
-def begin_immediate(dbapi_conn, patience: float = 30.0) -> None:
+def begin_immediate(dbapi_conn: sqlite3.Connection, patience: float = 30.0) -> None:
     """BEGIN IMMEDIATE with SQLite's own busy wait switched off for the attempt."""
     dbapi_conn.execute("PRAGMA busy_timeout=0")
     try:
@@ -83,7 +91,7 @@ def begin_immediate(dbapi_conn, patience: float = 30.0) -> None:
         dbapi_conn.execute("PRAGMA busy_timeout=30000")
 
 
-def begin_with_naps(dbapi_conn, patience: float = 30.0) -> None:
+def begin_with_naps(dbapi_conn: sqlite3.Connection, patience: float = 30.0) -> None:
     """Retry BEGIN IMMEDIATE with sub-millisecond naps until the write lock is ours."""
     nap, deadline = 0.0002, time.monotonic() + patience
     while True:
@@ -100,7 +108,7 @@ def begin_with_naps(dbapi_conn, patience: float = 30.0) -> None:
 class Database:
     """One engine and its transactions; SQLite writes of one process queue on a lock."""
 
-    def __init__(self, url: str, clock: Clock | None = None):
+    def __init__(self, url: str, clock: Clock | None = None) -> None:
         self.url = url
         self.engine = create_engine(url)
         self.clock = clock or SystemClock()
@@ -108,7 +116,7 @@ class Database:
         # Threads of one process queue here instead of in SQLite's busy handler, which sleeps.
         self.sqlite_writes = threading.RLock() if self.dialect == "sqlite" else None
 
-    def insert(self, table: sa.Table):
+    def insert(self, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
         if self.dialect == "postgresql":
             return postgresql.insert(table)
         return sqlite.insert(table)
@@ -130,7 +138,7 @@ class Database:
         self.engine.dispose()
 
     @contextmanager
-    def transaction(self):
+    def transaction(self) -> Iterator[sa.Connection]:
         if self.sqlite_writes is None:
             with self.engine.begin() as conn:
                 yield conn
@@ -138,7 +146,9 @@ class Database:
         with self.sqlite_writes, self.engine.begin() as conn:
             yield conn
 
-    def insert_ignore(self, conn, table: sa.Table, values: dict) -> bool:
+    def insert_ignore(
+        self, conn: sa.Connection, table: sa.Table, values: Mapping[str, Any]
+    ) -> bool:
         """INSERT that reports False instead of failing on a key clash."""
         try:
             with conn.begin_nested():
@@ -147,16 +157,16 @@ class Database:
         except IntegrityError:
             return False
 
-    def one(self, query) -> dict[str, Any] | None:
+    def one(self, query: sa.Executable) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
             row = conn.execute(query).first()
         return dict(row._mapping) if row is not None else None
 
-    def all(self, query) -> list[dict[str, Any]]:
+    def all(self, query: sa.Executable) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(query)]
 
-    def scalar(self, query):
+    def scalar(self, query: sa.Executable) -> Any:
         with self.engine.connect() as conn:
             return conn.execute(query).scalar()
 
@@ -164,6 +174,6 @@ class Database:
 class Repository:
     """The SQL of one aggregate, over the shared Database."""
 
-    def __init__(self, db: Database):
+    def __init__(self, db: Database) -> None:
         self.db = db
         self.clock = db.clock

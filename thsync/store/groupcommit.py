@@ -8,32 +8,37 @@ that commit, and the next in line leads the following batch. A writer alone comm
 
 import threading
 from collections.abc import Callable
+from typing import Generic, TypeVar
+
+V = TypeVar("V")  # what one writer submits
+R = TypeVar("R")  # what its write returns
 
 
-class _Entry:
+class _Entry(Generic[V, R]):
     __slots__ = ("values", "wake", "written", "result", "error", "lead")
 
-    def __init__(self, values):
+    def __init__(self, values: V) -> None:
         self.values = values
         self.wake = threading.Event()
         self.written = False
-        self.result = None
-        self.error = None
+        self.result: R | None = None
+        self.error: Exception | None = None
         self.lead = False
 
 
-class GroupCommit:
-    def __init__(self, write_batch: Callable[[list], list], max_batch: int = 64):
+class GroupCommit(Generic[V, R]):
+    def __init__(self, write_batch: Callable[[list[V]], list[R]], max_batch: int = 64) -> None:
         """write_batch(list of values) -> list of results, in one transaction; raising fails
         every writer of that batch."""
         self.write_batch = write_batch
         self.max_batch = max_batch
         self._lock = threading.Lock()
-        self._queue: list[_Entry] = []
+        self._queue: list[_Entry[V, R]] = []
         self._leading = False
 
-    def submit(self, values):
-        entry = _Entry(values)
+    def submit(self, values: V) -> R | None:
+        """The write's result (None only when write_batch returned None for it)."""
+        entry: _Entry[V, R] = _Entry(values)
         with self._lock:
             self._queue.append(entry)
             if not self._leading:
@@ -49,7 +54,7 @@ class GroupCommit:
             raise entry.error
         return entry.result
 
-    def _lead(self, mine: _Entry) -> None:
+    def _lead(self, mine: _Entry[V, R]) -> None:
         """Write batches until our own entry is written, then hand the lead on."""
         while True:
             with self._lock:
@@ -68,7 +73,9 @@ class GroupCommit:
         else:
             self._leading = False
 
-    def _write(self, batch: list[_Entry]) -> None:
+    def _write(self, batch: list[_Entry[V, R]]) -> None:
+        results: list[R] | list[None]
+        error: Exception | None
         try:
             results, error = self.write_batch([entry.values for entry in batch]), None
         except Exception as exc:  # every writer in the batch sees the failure

@@ -1,6 +1,9 @@
 """What jobs did, read back: for pages, checklists, alerts and reconciliation. Questions about
 people (what synced, what cleared a failure) leave tenant-wide jobs (reconciliations) out."""
 
+from collections.abc import Iterable
+from typing import Any
+
 import sqlalchemy as sa
 
 from thsync.store import schema as s
@@ -10,12 +13,19 @@ from thsync.store.states import UNFINISHED, WAITING, WHOLE_TENANT
 
 
 class History(Repository):
-    def get(self, job_id) -> Job | None:
+    def get(self, job_id: int) -> Job | None:
         with self.db.engine.connect() as conn:
             row = conn.execute(sa.select(s.jobs).where(s.jobs.c.id == job_id)).first()
         return row_to_job(row) if row else None
 
-    def find(self, *, tenant_id=None, status=None, employee_id=None, limit=100) -> list[Job]:
+    def find(
+        self,
+        *,
+        tenant_id: str | None = None,
+        status: str | Iterable[str] | None = None,
+        employee_id: str | None = None,
+        limit: int = 100,
+    ) -> list[Job]:
         query = sa.select(s.jobs).order_by(s.jobs.c.id.desc()).limit(limit)
         if tenant_id is not None:
             query = query.where(s.jobs.c.tenant_id == tenant_id)
@@ -27,7 +37,7 @@ class History(Repository):
         with self.db.engine.connect() as conn:
             return [row_to_job(r) for r in conn.execute(query)]
 
-    def attempts(self, job_id) -> list[dict]:
+    def attempts(self, job_id: int) -> list[dict[str, Any]]:
         query = sa.select(s.attempts).where(s.attempts.c.job_id == job_id).order_by(s.attempts.c.id)
         with self.db.engine.connect() as conn:
             rows = [dict(r._mapping) for r in conn.execute(query)]
@@ -36,7 +46,7 @@ class History(Repository):
             row["decision"] = loads(row["decision"])
         return rows
 
-    def count(self, tenant_id=None) -> dict[str, int]:
+    def count(self, tenant_id: str | None = None) -> dict[str, int]:
         query = sa.select(s.jobs.c.status, sa.func.count()).group_by(s.jobs.c.status)
         if tenant_id is not None:
             query = query.where(s.jobs.c.tenant_id == tenant_id)
@@ -48,7 +58,7 @@ class History(Repository):
         with self.db.engine.connect() as conn:
             return conn.execute(query).scalar()
 
-    def pending_employees(self, tenant_id) -> set[str]:
+    def pending_employees(self, tenant_id: str) -> set[str]:
         """People with a delivery not yet queued or a job waiting or running: a webhook is
         already on its way for them."""
         jobs = sa.select(s.jobs.c.employee_id).where(
@@ -61,7 +71,7 @@ class History(Repository):
         with self.db.engine.connect() as conn:
             return set(conn.execute(jobs).scalars()) | set(conn.execute(undispatched).scalars())
 
-    def last_by_employee(self, tenant_id) -> dict[str, dict]:
+    def last_by_employee(self, tenant_id: str) -> dict[str, dict[str, Any]]:
         """Each person's latest job (status, outcome), to say what a webhook did or missed."""
         j = s.jobs
         latest = (
@@ -76,7 +86,9 @@ class History(Repository):
         with self.db.engine.connect() as conn:
             return {r.employee_id: dict(r._mapping) for r in conn.execute(query)}
 
-    def with_outcomes(self, tenant_id, outcomes, since=None, limit=500) -> list:
+    def with_outcomes(
+        self, tenant_id: str, outcomes: Iterable[str], since: float | None = None, limit: int = 500
+    ) -> list[Job | None]:
         """Jobs of the tenant that ended with one of `outcomes` (shadow's "would have" ones)."""
         j = s.jobs
         query = sa.select(j.c.id).where(j.c.tenant_id == tenant_id, j.c.outcome.in_(outcomes))
@@ -86,7 +98,7 @@ class History(Repository):
             ids = list(conn.execute(query.order_by(j.c.id.desc()).limit(limit)).scalars())
         return [self.get(job_id) for job_id in ids]
 
-    def succeeded(self, tenant_id, limit=500) -> list:
+    def succeeded(self, tenant_id: str, limit: int = 500) -> list[Job | None]:
         j = s.jobs
         query = (
             sa.select(j.c.id)
@@ -102,7 +114,7 @@ class History(Repository):
             ids = list(conn.execute(query).scalars())
         return [self.get(job_id) for job_id in ids]
 
-    def succeeded_since(self, tenant_id, since) -> bool:
+    def succeeded_since(self, tenant_id: str, since: float) -> bool:
         """Has a sync of the tenant succeeded after `since` (a failure cause clearing)?"""
         j = s.jobs
         query = sa.select(j.c.id).where(
@@ -114,11 +126,11 @@ class History(Repository):
         with self.db.engine.connect() as conn:
             return conn.execute(query.limit(1)).first() is not None
 
-    def recent_deactivations(self, tenant_id, since: float) -> int:
+    def recent_deactivations(self, tenant_id: str, since: float) -> int:
         """Deactivations the webhook path made since `since` (one burst of events)."""
         j = s.jobs
         query = sa.select(sa.func.count()).where(
             j.c.tenant_id == tenant_id, j.c.outcome == "deactivated", j.c.updated_at >= since
         )
         with self.db.engine.connect() as conn:
-            return conn.execute(query).scalar()
+            return conn.execute(query).scalar_one()

@@ -7,6 +7,7 @@ the revisions after it apply as usual. Concurrent starts serialise: on PostgreSQ
 lock held for the upgrade's transaction, on SQLite on the write lock every transaction takes.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -105,13 +106,20 @@ def revisions() -> list[Revision]:
     """Every revision, newest first."""
     heads = set(scripts().get_heads())
     return [
-        Revision(s.revision, s.down_revision, s.doc, s.revision in heads)
+        Revision(s.revision, _parent(s.down_revision), s.doc, s.revision in heads)
         for s in scripts().walk_revisions()
     ]
 
 
+def _parent(down: str | Sequence[str] | None) -> str | None:
+    """Our revisions form one line, so each has at most one parent."""
+    return down if down is None or isinstance(down, str) else down[0]
+
+
 def head_revision() -> str:
-    return scripts().get_current_head()
+    head = scripts().get_current_head()
+    assert head is not None, "the package ships its revisions"
+    return head
 
 
 def write_revision(conn: sa.Connection, message: str, autogenerate: bool) -> str | None:
@@ -124,6 +132,8 @@ def write_revision(conn: sa.Connection, message: str, autogenerate: bool) -> str
         rev_id=f"{int(head_revision()) + 1:04d}",
         process_revision_directives=skip_empty_revision if autogenerate else None,
     )
+    if isinstance(script, list):  # one script per head; ours is a single line, or none
+        script = script[0] if script else None
     return script.path if script else None
 
 

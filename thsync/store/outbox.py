@@ -1,15 +1,17 @@
 """E-mails waiting to be sent, claimed and retried by the worker."""
 
 import json
+from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 
 from thsync.store import schema as s
-from thsync.store.database import Repository
+from thsync.store.database import Repository, inserted_id
 
 
 class Outbox(Repository):
-    def queue(self, tenant_id, subject, body, recipients) -> int:
+    def queue(self, tenant_id: str, subject: str, body: str, recipients: Sequence[str]) -> int:
         now = self.clock.now()
         values = dict(
             tenant_id=tenant_id,
@@ -21,9 +23,9 @@ class Outbox(Repository):
             attempts=0,
         )
         with self.db.transaction() as conn:
-            return conn.execute(s.alert_outbox.insert().values(**values)).inserted_primary_key[0]
+            return inserted_id(conn.execute(s.alert_outbox.insert().values(**values)))
 
-    def claim(self, lease: float, limit=20) -> list[dict]:
+    def claim(self, lease: float, limit: int = 20) -> list[dict[str, Any]]:
         """E-mails due, each taken by one process: its next try moves `lease` seconds on, so
         workers in other processes skip it while this one sends."""
         t = s.alert_outbox
@@ -44,10 +46,10 @@ class Outbox(Repository):
             row["recipients"] = json.loads(row["recipients"])
         return rows
 
-    def done(self, mail_id, *, error=None, retry_in=0.0) -> None:
+    def done(self, mail_id: int, *, error: str | None = None, retry_in: float = 0.0) -> None:
         t = s.alert_outbox
         now = self.clock.now()
-        values = dict(attempts=t.c.attempts + 1, last_error=error)
+        values: dict[str, Any] = dict(attempts=t.c.attempts + 1, last_error=error)
         if error is None:
             values["sent_at"] = now
         else:
@@ -55,7 +57,7 @@ class Outbox(Repository):
         with self.db.transaction() as conn:
             conn.execute(t.update().where(t.c.id == mail_id).values(**values))
 
-    def find(self, tenant_id=None) -> list[dict]:
+    def find(self, tenant_id: str | None = None) -> list[dict[str, Any]]:
         t = s.alert_outbox
         query = sa.select(t).order_by(t.c.id)
         if tenant_id is not None:

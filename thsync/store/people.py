@@ -1,6 +1,7 @@
 """What TH holds for each person, as last written or read (snapshots)."""
 
 import json
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -9,7 +10,14 @@ from thsync.store.database import Repository, loads
 
 
 class People(Repository):
-    def save(self, tenant_id, employee_id, user_name, user, job_id) -> None:
+    def save(
+        self,
+        tenant_id: str,
+        employee_id: str,
+        user_name: str | None,
+        user: dict[str, Any],
+        job_id: int | None,
+    ) -> None:
         values = dict(
             user_name=user_name, user=json.dumps(user), job_id=job_id, updated_at=self.clock.now()
         )
@@ -25,7 +33,7 @@ class People(Repository):
                     .values(**values)
                 )
 
-    def get(self, tenant_id, employee_id) -> dict | None:
+    def get(self, tenant_id: str, employee_id: str) -> dict[str, Any] | None:
         query = sa.select(s.th_snapshots).where(
             s.th_snapshots.c.tenant_id == tenant_id, s.th_snapshots.c.employee_id == employee_id
         )
@@ -35,7 +43,7 @@ class People(Repository):
             return None
         return {**dict(row._mapping), "user": json.loads(row.user)}
 
-    def by_employee(self, tenant_id) -> dict[str, dict]:
+    def by_employee(self, tenant_id: str) -> dict[str, dict[str, Any]]:
         """employee id -> {user_name, user} as last written to TH."""
         t = s.th_snapshots
         query = sa.select(t.c.employee_id, t.c.user_name, t.c.user)
@@ -46,11 +54,11 @@ class People(Repository):
                 for r in conn.execute(query)
             }
 
-    def find(self, tenant_id, limit=1000) -> list[dict]:
+    def find(self, tenant_id: str, limit: int = 1000) -> list[dict[str, Any]]:
         t = s.th_snapshots
         return self.db.all(sa.select(t).where(t.c.tenant_id == tenant_id).limit(limit))
 
-    def active_count(self, tenant_id) -> int:
+    def active_count(self, tenant_id: str) -> int:
         """Active TH users as last written or read (the burst check's denominator: listing
         the whole portal on every leaver would cost more calls than the budget allows)."""
         return sum(

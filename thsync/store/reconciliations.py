@@ -2,17 +2,18 @@
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import sqlalchemy as sa
 
 from thsync.store import locks
 from thsync.store import schema as s
-from thsync.store.database import Repository, dumps, loads
+from thsync.store.database import Repository, dumps, inserted_id, loads
 
 DIED = "stopped mid-run: the process running it ended before it finished"
 
 
-def _reconciliation(row) -> dict:
+def _reconciliation(row: sa.Row[Any]) -> dict[str, Any]:
     data = dict(row._mapping)
     data["summary"] = loads(data["summary"], {})
     data["report"] = loads(data["report"], {})
@@ -27,7 +28,7 @@ class Reconciliations(Repository):
         with locks.held(self.db, locks.RECONCILE, tenant_id) as ours:
             yield ours
 
-    def running(self, tenant_id: str) -> dict | None:
+    def running(self, tenant_id: str) -> dict[str, Any] | None:
         """The tenant's latest run still marked running."""
         t = s.reconciliations
         query = sa.select(t).where(t.c.tenant_id == tenant_id, t.c.status == "running")
@@ -35,7 +36,7 @@ class Reconciliations(Repository):
             row = conn.execute(query.order_by(t.c.id.desc()).limit(1)).first()
         return _reconciliation(row) if row else None
 
-    def start(self, tenant_id, *, dry_run: bool, trigger: str) -> int:
+    def start(self, tenant_id: str, *, dry_run: bool, trigger: str) -> int:
         """Record a run that starts now. Called under `exclusive`, so a run of this tenant still
         marked running is one whose process died: it is marked failed first."""
         t, now = s.reconciliations, self.clock.now()
@@ -49,9 +50,17 @@ class Reconciliations(Repository):
         )
         with self.db.transaction() as conn:
             conn.execute(died.values(status="failed", finished_at=now, error=DIED))
-            return conn.execute(t.insert().values(**values)).inserted_primary_key[0]
+            return inserted_id(conn.execute(t.insert().values(**values)))
 
-    def finish(self, rec_id, *, status, summary, report, error=None) -> None:
+    def finish(
+        self,
+        rec_id: int,
+        *,
+        status: str,
+        summary: object,
+        report: object,
+        error: str | None = None,
+    ) -> None:
         values = dict(
             finished_at=self.clock.now(),
             status=status,
@@ -64,13 +73,13 @@ class Reconciliations(Repository):
                 s.reconciliations.update().where(s.reconciliations.c.id == rec_id).values(**values)
             )
 
-    def get(self, rec_id) -> dict | None:
+    def get(self, rec_id: int) -> dict[str, Any] | None:
         t = s.reconciliations
         with self.db.engine.connect() as conn:
             row = conn.execute(sa.select(t).where(t.c.id == rec_id)).first()
         return _reconciliation(row) if row else None
 
-    def find(self, tenant_id=None, limit=20) -> list[dict]:
+    def find(self, tenant_id: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
         t = s.reconciliations
         query = sa.select(t).order_by(t.c.id.desc()).limit(limit)
         if tenant_id is not None:

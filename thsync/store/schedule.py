@@ -1,11 +1,16 @@
 """Scheduled actions: a create on the start date, a deactivation after the last day, a tenant's
 reconciliation (employee_id WHOLE_TENANT, so it fires as a tenant-wide job)."""
 
+from typing import TYPE_CHECKING, Any
+
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from thsync.store import schema as s
-from thsync.store.database import Repository
+from thsync.store.database import Database, Repository, inserted_id
+
+if TYPE_CHECKING:
+    from thsync.store.jobs import Jobs
 
 SCHEDULED_EVENT = {
     "create": "start_date_reached",
@@ -15,11 +20,13 @@ SCHEDULED_EVENT = {
 
 
 class Schedule(Repository):
-    def __init__(self, db, jobs):
+    def __init__(self, db: Database, jobs: "Jobs") -> None:
         super().__init__(db)
         self.jobs = jobs
 
-    def plan(self, tenant_id, employee_id, action, due_at, reason) -> int:
+    def plan(
+        self, tenant_id: str, employee_id: str, action: str, due_at: float, reason: str | None
+    ) -> int:
         """Plan an action, or move the pending one of the same kind to the new time."""
         now = self.clock.now()
         with self.db.transaction() as conn:
@@ -45,11 +52,15 @@ class Schedule(Repository):
             try:
                 with conn.begin_nested():
                     result = conn.execute(s.scheduled_actions.insert().values(**values))
-                    return result.inserted_primary_key[0]
+                    return inserted_id(result)
             except IntegrityError:  # another process planned it at the same moment
-                return self._pending(conn, tenant_id, employee_id, action).id
+                planned = self._pending(conn, tenant_id, employee_id, action)
+                assert planned is not None  # the row the unique index clashed with
+                return planned.id
 
-    def _pending(self, conn, tenant_id, employee_id, action):
+    def _pending(
+        self, conn: sa.Connection, tenant_id: str, employee_id: str, action: str
+    ) -> sa.Row[Any] | None:
         t = s.scheduled_actions
         query = sa.select(t).where(
             t.c.tenant_id == tenant_id,
@@ -59,15 +70,25 @@ class Schedule(Repository):
         )
         return conn.execute(query.with_for_update()).first()
 
-    def pending(self, tenant_id, employee_id, action) -> dict | None:
+    def pending(self, tenant_id: str, employee_id: str, action: str) -> dict[str, Any] | None:
         with self.db.transaction() as conn:
             row = self._pending(conn, tenant_id, employee_id, action)
         return dict(row._mapping) if row else None
 
-    def cancel(self, *, action_id=None, tenant_id=None, employee_id=None, action=None, reason=""):
+    def cancel(
+        self,
+        *,
+        action_id: int | None = None,
+        tenant_id: str | None = None,
+        employee_id: str | None = None,
+        action: str | None = None,
+        reason: str = "",
+    ) -> list[int]:
         """Cancel pending actions (one by id, or a person's of one kind); returns the ids."""
         t = s.scheduled_actions
         query = sa.select(t.c.id).where(t.c.status == "pending")
+        column: sa.Column[Any]
+        value: object
         for column, value in (
             (t.c.id, action_id),
             (t.c.tenant_id, tenant_id),
@@ -86,7 +107,9 @@ class Schedule(Repository):
                 )
         return ids
 
-    def find(self, tenant_id=None, status="pending", limit=500) -> list[dict]:
+    def find(
+        self, tenant_id: str | None = None, status: str | None = "pending", limit: int = 500
+    ) -> list[dict[str, Any]]:
         t = s.scheduled_actions
         query = sa.select(t).order_by(t.c.due_at, t.c.id).limit(limit)
         if tenant_id is not None:
@@ -96,7 +119,7 @@ class Schedule(Repository):
         with self.db.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(query)]
 
-    def fire_due(self, limit: int = 100) -> list[dict]:
+    def fire_due(self, limit: int = 100) -> list[dict[str, Any]]:
         """Claim due actions, each exactly once across processes. Each becomes a job in the same
         transaction (so the job system's leases, ordering and rate limits apply): a person's job
         for a create or deactivate, a tenant-wide job for a reconcile, which then runs one at a
@@ -110,7 +133,7 @@ class Schedule(Repository):
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
-        fired = []
+        fired: list[dict[str, Any]] = []
         with self.db.transaction() as conn:
             for row in conn.execute(query).all():
                 event = SCHEDULED_EVENT[row.action]

@@ -7,14 +7,16 @@ and nowhere else: never into a message, an excerpt or the recorder.
 """
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Collection, Container, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 import requests
 
 from thsync.core import http
 from thsync.core.errors import ConfigError, PermanentError, RateLimited, TransientError
+from thsync.core.ratelimit import Limiter
 
 SERVICE = "th"
 BLOCK_SECONDS = 60.0
@@ -35,12 +37,12 @@ class UpsertResult:
     """What upsert/deactivate did, with enough detail for the job log."""
 
     action: str  # created | updated | unchanged | absent | deactivated | already_inactive
-    changes: dict = field(default_factory=dict)  # key -> {"before": …, "after": …}
-    user: dict | None = None  # the TH user after the call, or as last read
-    sent: dict | None = None  # the body sent, None when nothing was written
+    changes: dict[str, dict[str, Any]] = field(default_factory=dict)  # key -> {before, after}
+    user: dict[str, Any] | None = None  # the TH user after the call, or as last read
+    sent: dict[str, Any] | None = None  # the body sent, None when nothing was written
 
 
-def normalise_user(user: dict) -> dict:
+def normalise_user(user: Mapping[str, Any]) -> dict[str, Any]:
     """Trim and lower-case e-mails and trim user_name: TH treats "A@x.com " as another user."""
     out = dict(user)
     for key in EMAIL_KEYS:
@@ -51,7 +53,7 @@ def normalise_user(user: dict) -> dict:
     return out
 
 
-def same_value(before, after) -> bool:
+def same_value(before: object, after: object) -> bool:
     """True when TH's `before` already says what we would send as `after`.
 
     Booleans compare strictly (a missing `active` is not `true`). Everything else compares as
@@ -64,21 +66,21 @@ def same_value(before, after) -> bool:
     return _as_text(before) == _as_text(after)
 
 
-def diff_user(current: dict, desired: dict) -> dict:
+def diff_user(current: Mapping[str, Any], desired: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """The keys of `desired` whose values differ from `current`, as key -> {before, after}."""
-    current = normalise_user(current)
+    normalised = normalise_user(current)
     return {
-        key: {"before": current.get(key), "after": after}
+        key: {"before": normalised.get(key), "after": after}
         for key, after in desired.items()
-        if not same_value(current.get(key), after)
+        if not same_value(normalised.get(key), after)
     }
 
 
-def _as_text(value) -> str:
+def _as_text(value: object) -> str:
     return "" if value is None else str(value)
 
 
-def _without(values: dict, keys) -> dict:
+def _without(values: Mapping[str, Any], keys: Container[str]) -> dict[str, Any]:
     return {key: value for key, value in values.items() if key not in keys}
 
 
@@ -90,15 +92,15 @@ class THClient(http.SessionOwner):
         base_url: str,
         api_key: str,
         *,
-        limiter,
+        limiter: Limiter,
         limiter_key: str,
         update_mode: str = "partial",
         send_invite: bool = False,
         timeout: float = 10.0,
-        recorder: Callable | None = None,
+        recorder: http.Recorder | None = None,
         session: requests.Session | None = None,
         per_minute: int = 240,
-    ):
+    ) -> None:
         if update_mode not in UPDATE_MODES:
             raise ConfigError(f"update_mode must be partial or replace, not {update_mode!r}")
         self.base_url = base_url.rstrip("/")
@@ -115,12 +117,12 @@ class THClient(http.SessionOwner):
 
     # -- users ------------------------------------------------------------------------------
 
-    def get_user(self, user_name: str) -> dict | None:
+    def get_user(self, user_name: str) -> dict[str, Any] | None:
         """The user, or None when TH has nobody by that user_name."""
         response = self._call("GET", _user_path(user_name), what="the user look-up", allow=(404,))
         return None if response.status_code == 404 else _json(response)
 
-    def iter_users(self) -> Iterator[dict]:
+    def iter_users(self) -> Iterator[dict[str, Any]]:
         """Every user of the portal, 25 a page, until TH's total_pages."""
         page, total_pages = 1, 1
         while page <= total_pages:
@@ -130,11 +132,13 @@ class THClient(http.SessionOwner):
             total_pages = int(body.get("total_pages") or 0) if records else 0
             page += 1
 
-    def create_user(self, payload: dict) -> dict:
+    def create_user(self, payload: Mapping[str, Any]) -> dict[str, Any]:
         """Create the user as given (normalised); empty values are left out."""
         return self._post_user(self._create_body(normalise_user(payload)))
 
-    def update_user(self, user_name: str, changes: dict, current: dict) -> dict:
+    def update_user(
+        self, user_name: str, changes: Mapping[str, Any], current: Mapping[str, Any]
+    ) -> dict[str, Any]:
         """Write `changes` (key -> new value) to the user TH currently holds as `current`."""
         return self._put_user(user_name, self._update_body(current, normalise_user(changes)))
 
@@ -142,7 +146,7 @@ class THClient(http.SessionOwner):
 
     def upsert(
         self,
-        payload: dict,
+        payload: Mapping[str, Any],
         create_only: frozenset[str] = frozenset({"user_name"}),
         allow_create: bool = True,
     ) -> UpsertResult:
@@ -180,7 +184,9 @@ class THClient(http.SessionOwner):
         changes = {"active": {"before": current.get("active"), "after": False}}
         return UpsertResult("deactivated", changes, user, body)
 
-    def _update_if_changed(self, user_name: str, current: dict, wanted: dict) -> UpsertResult:
+    def _update_if_changed(
+        self, user_name: str, current: dict[str, Any], wanted: Mapping[str, Any]
+    ) -> UpsertResult:
         changes = diff_user(current, wanted)
         if not changes:
             return UpsertResult("unchanged", user=current)
@@ -190,26 +196,28 @@ class THClient(http.SessionOwner):
 
     # -- bodies -----------------------------------------------------------------------------
 
-    def _create_body(self, payload: dict) -> dict:
+    def _create_body(self, payload: Mapping[str, Any]) -> dict[str, Any]:
         # An empty value on a new user means the same as no value, and TH may refuse "" where
         # it validates (an e-mail), so only real values are sent.
         body = {key: value for key, value in payload.items() if value not in ("", None)}
         body["send_invite"] = self.send_invite  # explicit: TH's own default may be to invite
         return body
 
-    def _update_body(self, current: dict, new_values: dict) -> dict:
+    def _update_body(
+        self, current: Mapping[str, Any], new_values: Mapping[str, Any]
+    ) -> dict[str, Any]:
         """Partial mode sends only the new values; replace mode must resend the whole user."""
         if self.update_mode == "partial":
             return dict(new_values)
         return {**_without(current, READ_ONLY_KEYS), **new_values}
 
-    def _post_user(self, body: dict) -> dict:
+    def _post_user(self, body: dict[str, Any]) -> dict[str, Any]:
         response = self._call("POST", "/users", body, what="creating the user", allow=(422,))
         if response.status_code == 422:
             raise _create_refused(body, _excerpt(response))
         return _json_or(response, body)
 
-    def _put_user(self, user_name: str, body: dict) -> dict:
+    def _put_user(self, user_name: str, body: dict[str, Any]) -> dict[str, Any]:
         path = _user_path(user_name)
         response = self._call("PUT", path, body, what="updating the user", allow=(404,))
         if response.status_code == 404:
@@ -223,14 +231,22 @@ class THClient(http.SessionOwner):
 
     # -- transport --------------------------------------------------------------------------
 
-    def _call(self, method, path, body=None, *, what: str, allow=()) -> requests.Response:
+    def _call(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        *,
+        what: str,
+        allow: Collection[int] = (),
+    ) -> requests.Response:
         """Send one request; raise the mapped error for any status but 2xx and `allow`."""
         response = self._send(method, path, body)
         if response.status_code not in allow:
             self._raise_for_status(response, what)
         return response
 
-    def _send(self, method: str, path: str, body: dict | None) -> requests.Response:
+    def _send(self, method: str, path: str, body: dict[str, Any] | None) -> requests.Response:
         self.limiter.acquire(self.limiter_key, self.per_minute)
         return http.send_recorded(
             self.session,
@@ -266,14 +282,14 @@ def _user_path(user_name: str) -> str:
     return "/users/" + quote(user_name.strip(), safe="")
 
 
-def _user_name_of(payload: dict) -> str:
+def _user_name_of(payload: Mapping[str, Any]) -> str:
     user_name = payload.get("user_name")
     if not isinstance(user_name, str) or not user_name:
         raise PermanentError("The Tribal Habits payload has no user_name.", service=SERVICE)
     return user_name
 
 
-def _create_refused(body: dict, excerpt: str) -> PermanentError:
+def _create_refused(body: Mapping[str, Any], excerpt: str) -> PermanentError:
     """A 422 on create, in plain words when TH says the e-mail belongs to someone else."""
     message = _th_message(excerpt)
     email = body.get("email", "")
@@ -313,11 +329,11 @@ def _th_message(excerpt: str) -> str:
     return str(message) if message else excerpt or "no message"
 
 
-def _fields(status: int, excerpt: str) -> dict:
+def _fields(status: int, excerpt: str) -> dict[str, Any]:
     return {"service": SERVICE, "status": status, "body": excerpt}
 
 
-def _json(response: requests.Response):
+def _json(response: requests.Response) -> Any:
     try:
         return response.json()
     except ValueError as exc:
@@ -327,7 +343,7 @@ def _json(response: requests.Response):
         ) from exc
 
 
-def _json_or(response: requests.Response, fallback: dict) -> dict:
+def _json_or(response: requests.Response, fallback: Mapping[str, Any]) -> dict[str, Any]:
     """The user TH answered with; what we sent when TH answered with an empty body."""
     return _json(response) if response.content else dict(fallback)
 

@@ -90,7 +90,7 @@ def page(
         def serve(**args):
             return render(view(**args), template)
 
-        serve.page_template = template
+        serve.page_template = template  # type: ignore[attr-defined]  # read by the tests
         bp.add_url_rule(rule, name, serve, methods=list(methods))
         bp.add_url_rule(twin_path(rule), twin_endpoint(name), serve, methods=list(methods))
         return view

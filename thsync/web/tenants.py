@@ -4,7 +4,8 @@ import json
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Response, abort, jsonify, redirect, url_for
+from flask import Blueprint, abort, jsonify, redirect, url_for
+from flask.typing import ResponseReturnValue
 
 from thsync.people.modes import mode_of
 from thsync.people.reconcile import EVENT as RECONCILE_EVENT
@@ -99,7 +100,7 @@ def index_data() -> dict:
     }
 
 
-def customer_home() -> Response:
+def customer_home() -> ResponseReturnValue:
     """A customer's home is their own tenant; the list of every tenant is support's alone, so
     its JSON twin is refused rather than redirected."""
     if json_requested():
