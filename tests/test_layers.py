@@ -11,8 +11,17 @@ from pathlib import Path
 
 import pytest
 
+from tests.import_graph import (
+    edges_of,
+    imports,
+    module_name,
+    parse,
+    part_of,
+    read_tree,
+    strongly_connected,
+)
+
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGE = ROOT / "thsync"
 
 # Each part, lowest first, with the parts it may import (itself always). A part is a
 # sub-package of thsync, or one of its top-level modules.
@@ -42,75 +51,6 @@ LATE_IMPORTS = {
 }
 
 
-def module_name(path: Path) -> str:
-    parts = path.relative_to(ROOT).with_suffix("").parts
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
-
-def part_of(module: str) -> str | None:
-    bits = module.split(".")
-    return bits[1] if bits[0] == "thsync" and len(bits) > 1 else None
-
-
-def sources() -> dict[str, ast.Module]:
-    files = [*PACKAGE.rglob("*.py"), ROOT / "server.py"]
-    return {module_name(f): ast.parse(f.read_text(), str(f)) for f in files}
-
-
-def is_type_checking(node: ast.If) -> bool:
-    test = node.test
-    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
-    )
-
-
-def imports(tree: ast.Module, module: str) -> list[tuple[str, bool]]:
-    """(imported module, at module level?) for every import the module makes at run time."""
-    found: list[tuple[str, bool]] = []
-
-    def visit(node: ast.AST, top: bool) -> None:
-        for child in ast.iter_child_nodes(node):
-            if isinstance(child, ast.If) and is_type_checking(child):
-                continue
-            inner = top and not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef))
-            if isinstance(child, ast.Import):
-                found.extend((alias.name, top) for alias in child.names)
-            elif isinstance(child, ast.ImportFrom):
-                found.extend((name, top) for name in from_targets(child, module))
-            visit(child, inner)
-
-    visit(tree, True)
-    return found
-
-
-def from_targets(node: ast.ImportFrom, module: str) -> list[str]:
-    base = node.module or ""
-    if node.level:
-        package = module.split(".")[: -node.level]
-        base = ".".join([*package, base] if base else package)
-    # `from thsync.web import tenants` imports the module thsync.web.tenants.
-    return [f"{base}.{alias.name}" for alias in node.names] + [base]
-
-
-def known(name: str, modules: dict) -> str | None:
-    """The project module an import names (a package, a module, or a name inside one)."""
-    while name and name not in modules:
-        name = name.rpartition(".")[0]
-    return name or None
-
-
-@pytest.fixture(scope="module")
-def graph() -> dict[str, set[str]]:
-    trees = sources()
-    edges: dict[str, set[str]] = {module: set() for module in trees}
-    for module, tree in trees.items():
-        for name, top in imports(tree, module):
-            target = known(name, trees)
-            if target and target != module and top:
-                edges[module].add(target)
-    return edges
-
-
 def test_every_part_imports_only_the_parts_below_it(graph):
     wrong = []
     for module, targets in graph.items():
@@ -138,6 +78,15 @@ def test_no_import_inside_a_function_but_the_listed_ones():
             if not top and not listed_late(module, name):
                 late.append(f"{module}: {name}")
     assert late == []
+
+
+def sources() -> dict[str, ast.Module]:
+    return parse(read_tree())
+
+
+@pytest.fixture(scope="module")
+def graph() -> dict[str, set[str]]:
+    return edges_of(sources())
 
 
 def listed_late(module: str, name: str) -> bool:
@@ -171,18 +120,14 @@ def test_the_sandboxes_know_nothing_of_the_product():
     wrong = []
     for path in (ROOT / "sandboxes").rglob("*.py"):
         tree = ast.parse(path.read_text())
-        for name, _ in imports(tree, module_name(path)):
+        for name, _ in imports(tree, module_name(str(path.relative_to(ROOT)))):
             if name.split(".")[0] in {"thsync", "server"}:
                 wrong.append(f"{path.name}: {name}")
     assert wrong == []
 
 
 def test_no_module_over_400_lines():
-    long = {
-        str(path.relative_to(ROOT)): n
-        for path in [*PACKAGE.rglob("*.py"), ROOT / "server.py"]
-        if (n := len(path.read_text().splitlines())) > 400
-    }
+    long = {path: n for path, text in read_tree().items() if (n := len(text.splitlines())) > 400}
     assert long == {}
 
 
@@ -206,38 +151,3 @@ def test_an_import_inside_a_function_is_found():
 def test_a_type_checking_import_is_not_a_run_time_import():
     tree = ast.parse("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import flask\n")
     assert ("flask", True) not in imports(tree, "thsync.x")
-
-
-def strongly_connected(edges: dict[str, set[str]]) -> list[list[str]]:
-    """Tarjan's algorithm: every group of two or more modules that import each other."""
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    on_stack: set[str] = set()
-    groups: list[list[str]] = []
-
-    def connect(node: str) -> None:
-        index[node] = low[node] = len(index)
-        stack.append(node)
-        on_stack.add(node)
-        for target in edges.get(node, ()):
-            if target not in index:
-                connect(target)
-                low[node] = min(low[node], low[target])
-            elif target in on_stack:
-                low[node] = min(low[node], index[target])
-        if low[node] == index[node]:
-            group = []
-            while True:
-                member = stack.pop()
-                on_stack.discard(member)
-                group.append(member)
-                if member == node:
-                    break
-            if len(group) > 1:
-                groups.append(sorted(group))
-
-    for node in sorted(edges):
-        if node not in index:
-            connect(node)
-    return groups
