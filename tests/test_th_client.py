@@ -8,14 +8,8 @@ import requests
 from tests.fixtures_clients import Admin, CallLog, MemoryLimiter, serving
 from thsync.core.clock import ManualClock
 from thsync.core.errors import ConfigError, PermanentError, RateLimited, TransientError
-from thsync.tribal_habits.client import (
-    THClient,
-    UpsertResult,
-    _excerpt,
-    diff_user,
-    normalise_user,
-    same_value,
-)
+from thsync.tribal_habits.client import THClient, UpsertResult, _excerpt
+from thsync.tribal_habits.user import diff_user, normalise_user, same_value
 
 # -- pure parts ------------------------------------------------------------------------------
 

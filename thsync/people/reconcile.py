@@ -22,7 +22,7 @@ from thsync.people import safeguards
 from thsync.people.modes import mode_of
 from thsync.people.timing import describe, keep_schedule, plan_timing
 from thsync.rules.engine import decide_events
-from thsync.tribal_habits.client import diff_user, normalise_user
+from thsync.tribal_habits.user import diff_user, normalise_user
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ import logging
 import math
 
 from thsync.core.errors import HoldNotOpen
-from thsync.tribal_habits.client import normalise_user
+from thsync.tribal_habits.user import normalise_user
 
 log = logging.getLogger(__name__)
 

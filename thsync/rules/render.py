@@ -25,6 +25,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from thsync.core.yamlsafe import KeyPath
 from thsync.rules.errors import Report, did_you_mean, point_at
+from thsync.tribal_habits.user import normalise_value
 
 
 def _finalize(value: object) -> object:
@@ -35,7 +36,6 @@ ENV = ImmutableSandboxedEnvironment(
     undefined=StrictUndefined, finalize=_finalize, autoescape=False, keep_trailing_newline=False
 )
 ONE_EXPRESSION = re.compile(r"\s*\{\{-?(?P<inner>.*?)-?\}\}\s*", re.S)
-EMAIL_KEYS = ("email", "manager_email")
 NOT_FOUND = re.compile(r"No (filter|test) named '([^']+)'")
 
 
@@ -133,18 +133,10 @@ def compile_value(
     return None if missing else item
 
 
-def normalise(key: str, value: Any) -> Any:
-    if isinstance(value, str) and key in EMAIL_KEYS:
-        return value.strip().lower()
-    if isinstance(value, str) and key == "user_name":
-        return value.strip()
-    return value
-
-
 def render_value(key: str, item: PayloadItem, variables: Mapping[str, Any]) -> Any:
     """The value to send, None to leave the key out; raises RenderError."""
     try:
-        value = normalise(key, item.render(variables))
+        value = normalise_value(key, item.render(variables))
     except Exception as exc:  # a template is support-written code: any failure is reported
         raise RenderError(f"{type(exc).__name__}: {exc}") from exc
     if value is None or isinstance(value, str | bool | int):

@@ -15,6 +15,7 @@ from thsync.rules.conditions import Condition, same, shown
 from thsync.rules.errors import Report, did_you_mean, point_at, unknown_key
 from thsync.rules.jmes import Expr, ExpressionError, compile_jmespath, parse_jmespath
 from thsync.rules.render import PayloadItem, compile_value
+from thsync.tribal_habits.user import FIELDS, is_field
 
 T = TypeVar("T")
 # conditions(raw, path): a compiled condition, or None after reporting.
@@ -54,7 +55,6 @@ INTAKE_KEYS = ("event_type", "event_id", "employee_id", "organisation_id")
 FETCH_KEYS = ("employee", "manager", "custom_fields")
 FETCH_DEFAULT = {"employee": True, "manager": True, "custom_fields": False}
 ACTIONS = ("upsert", "update", "deactivate", "skip")
-TH_KEYS = ("user_name", "first_name", "last_name", "email", "manager_email", "active")
 ANY_EVENT = "*"
 # What build_context provides: extractions read these; conditions also read `fields`.
 CONTEXT_NAMES = (
@@ -228,11 +228,11 @@ def compile_payload(
     payload: dict[str, PayloadItem | None] = {}
     for key, value in expect_mapping(raw, path, report, "TH field → template").items():
         where = path + (key,)
-        if key not in TH_KEYS and not (key.startswith("X-") and len(key) > 2):
+        if not is_field(key):
             report(
                 where,
-                f"not a Tribal Habits field: use one of {', '.join(TH_KEYS)}, or "
-                f"X-<custom field name>{did_you_mean(key, TH_KEYS)}",
+                f"not a Tribal Habits field: use one of {', '.join(FIELDS)}, or "
+                f"X-<custom field name>{did_you_mean(key, FIELDS)}",
             )
             continue
         payload[key] = compile_value(value, known, where, report)

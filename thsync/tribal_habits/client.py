@@ -17,14 +17,11 @@ import requests
 from thsync.core import http
 from thsync.core.errors import ConfigError, PermanentError, RateLimited, TransientError
 from thsync.core.ratelimit import Limiter
+from thsync.tribal_habits.user import READ_ONLY_KEYS, diff_user, normalise_user
 
 SERVICE = "th"
 BLOCK_SECONDS = 60.0
 EXCERPT_CHARS = 500
-EMAIL_KEYS = ("email", "manager_email")
-# Keys TH reports about a user but will not take back in a PUT (sending them in replace mode
-# would be refused or, worse, silently overwrite what TH keeps itself).
-READ_ONLY_KEYS = frozenset({"id", "created_at", "updated_at", "last_login", "last_login_at"})
 UPDATE_MODES = ("partial", "replace")
 KEY_REJECTED = (
     "Tribal Habits rejected the API key (HTTP {status}): a Super Admin finds the current key "
@@ -40,44 +37,6 @@ class UpsertResult:
     changes: dict[str, dict[str, Any]] = field(default_factory=dict)  # key -> {before, after}
     user: dict[str, Any] | None = None  # the TH user after the call, or as last read
     sent: dict[str, Any] | None = None  # the body sent, None when nothing was written
-
-
-def normalise_user(user: Mapping[str, Any]) -> dict[str, Any]:
-    """Trim and lower-case e-mails and trim user_name: TH treats "A@x.com " as another user."""
-    out = dict(user)
-    for key in EMAIL_KEYS:
-        if isinstance(out.get(key), str):
-            out[key] = out[key].strip().lower()
-    if isinstance(out.get("user_name"), str):
-        out["user_name"] = out["user_name"].strip()
-    return out
-
-
-def same_value(before: object, after: object) -> bool:
-    """True when TH's `before` already says what we would send as `after`.
-
-    Booleans compare strictly (a missing `active` is not `true`). Everything else compares as
-    text, so TH's missing key, null and "" are all the same as sending "", and 42 equals "42".
-    """
-    if isinstance(before, bool) or isinstance(after, bool):
-        return before is after
-    if isinstance(before, list | dict) or isinstance(after, list | dict):
-        return before == after
-    return _as_text(before) == _as_text(after)
-
-
-def diff_user(current: Mapping[str, Any], desired: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """The keys of `desired` whose values differ from `current`, as key -> {before, after}."""
-    normalised = normalise_user(current)
-    return {
-        key: {"before": normalised.get(key), "after": after}
-        for key, after in desired.items()
-        if not same_value(normalised.get(key), after)
-    }
-
-
-def _as_text(value: object) -> str:
-    return "" if value is None else str(value)
 
 
 def _without(values: Mapping[str, Any], keys: Container[str]) -> dict[str, Any]:
