@@ -4,12 +4,14 @@ through thsync.devserver)."""
 
 import logging
 import secrets
+from typing import Any
 
 from flask import Flask
-from werkzeug.serving import WSGIRequestHandler, make_server
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from thsync.cli import commands
 from thsync.config.settings import check_production, load_settings
+from thsync.core.clock import Clock
 from thsync.core.logs import configure_logging, redact
 from thsync.pipeline import intake
 from thsync.services import Services
@@ -18,7 +20,7 @@ from thsync.web import connect, events, golive, pages, reconciliations, signin, 
 log = logging.getLogger("thsync.server")
 
 
-def create_app(config: dict | None = None, *, clock=None) -> Flask:
+def create_app(config: dict[str, Any] | None = None, *, clock: Clock | None = None) -> Flask:
     settings = load_settings(config)
     check_production(settings)
     configure_logging(settings["LOG_LEVEL"])
@@ -40,11 +42,11 @@ def create_app(config: dict | None = None, *, clock=None) -> Flask:
 class QuietRequestHandler(WSGIRequestHandler):
     """Werkzeug's request log, with webhook tokens and OAuth codes redacted."""
 
-    def log(self, type, message, *args):  # noqa: A002 - Werkzeug's signature
+    def log(self, type: str, message: str, *args: Any) -> None:  # noqa: A002 - Werkzeug's signature
         super().log(type, redact(message % args) if args else redact(message))
 
 
-def serve(app: Flask, host: str, port: int):
+def serve(app: Flask, host: str, port: int) -> BaseWSGIServer:
     """A threaded Werkzeug server for the app; the worker thread starts with it (RUN_WORKER)."""
     server = make_server(host, port, app, threaded=True, request_handler=QuietRequestHandler)
     app.extensions["thsync"].start_worker()

@@ -221,3 +221,18 @@ def test_development_prints_a_working_support_sign_in(monkeypatch):
     users = support_users(os.environ["SUPPORT_USERS"])
     assert password_ok(users, "support", password)
     assert password not in os.environ["SUPPORT_USERS"]  # only its hash is kept
+
+
+def test_signed_in_is_the_guards_visitor_and_401_without_one(app):
+    """Views behind the guard name the visitor through `signed_in`, never a None: outside the
+    guard's protection (no visitor), it refuses with 401 rather than failing with a 500."""
+    from flask import g
+    from werkzeug.exceptions import Unauthorized
+
+    from thsync.web.access import Visitor, signed_in
+
+    with app.test_request_context("/"):
+        with pytest.raises(Unauthorized):
+            signed_in()
+        g.visitor = Visitor("support", "sam", None, "hash")
+        assert signed_in() is g.visitor

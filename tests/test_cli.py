@@ -2,7 +2,7 @@
 
 import json
 
-from tests.fixtures_app import DATA
+from tests.fixtures_app import DATA, REPO
 
 
 def run(app, *args):
@@ -115,3 +115,22 @@ def test_deciding_a_hold_that_is_not_open_is_reported_cleanly(app):
         result = run(app, "holds", command, "99")
         assert result.exit_code == 1
         assert result.output == "Error: hold 99 does not exist or was already decided\n"
+
+
+def test_rules_check_skips_a_development_only_tenant_in_production(app, dirs):
+    """Production does not load the demo (its ${DEMO_…} secrets are unset there), so neither
+    does the check that runs before a deploy: the tenant is skipped, not reported broken."""
+    (dirs["tenants"] / "demo.yaml").write_text((REPO / "tenants" / "demo.yaml").read_text())
+    app.extensions["thsync"].settings["MODE"] = "production"
+    result = run(app, "rules", "check")
+    assert result.exit_code == 0, result.output
+    assert "skip  demo (development only: not loaded in production)" in result.output
+    assert "ok   acme" in result.output
+    assert "1 tenant(s) checked, 0 error(s), 1 skipped" in result.output
+
+
+def test_rules_check_checks_a_development_only_tenant_in_development(app, dirs):
+    (dirs["tenants"] / "demo.yaml").write_text((REPO / "tenants" / "demo.yaml").read_text())
+    result = run(app, "rules", "check")
+    assert "error   demo" in result.output  # the DEMO_… secrets are not in this environment
+    assert "2 tenant(s) checked" in result.output

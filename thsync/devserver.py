@@ -5,7 +5,9 @@ import json
 import logging
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 import requests
@@ -13,8 +15,14 @@ from werkzeug.security import generate_password_hash
 
 from sandboxes import eh as eh_sandbox
 from sandboxes import th as th_sandbox
-from sandboxes.serve import start
+from sandboxes.serve import ServerHandle, start
 from thsync.sources.employment_hero.client import make_pkce
+
+if TYPE_CHECKING:
+    from flask import Flask
+    from werkzeug.serving import BaseWSGIServer
+
+    from thsync.services import Services
 
 log = logging.getLogger("thsync.demo")
 DATA = Path(__file__).resolve().parents[1] / "sandboxes" / "demo_data"
@@ -43,11 +51,11 @@ CUSTOM_FIELDS = {
 }
 
 
-def load(name: str) -> dict:
+def load(name: str) -> dict[str, Any]:
     return json.loads((DATA / f"{name}.json").read_text())["data"]
 
 
-def demo_secrets() -> dict:
+def demo_secrets() -> dict[str, str]:
     """Fresh secrets each run, in the environment only (never in a file or a log)."""
     return {
         "DEMO_EH_CLIENT_ID": "demo-client",
@@ -57,7 +65,9 @@ def demo_secrets() -> dict:
     }
 
 
-def start_sandboxes(settings, env: dict, public_url: str):
+def start_sandboxes(
+    settings: dict[str, Any], env: dict[str, str], public_url: str
+) -> tuple[ServerHandle, ServerHandle]:
     eh_app = eh_sandbox.create_app(
         {
             "client_id": env["DEMO_EH_CLIENT_ID"],
@@ -90,9 +100,9 @@ def start_sandboxes(settings, env: dict, public_url: str):
     return eh, th
 
 
-def connect_demo(app) -> None:
+def connect_demo(app: "Flask") -> None:
     """The OAuth round trip a customer does with the Connect button, done by the runner."""
-    services = app.extensions["thsync"]
+    services: Services = app.extensions["thsync"]
     tenant, _ = services.registry.get(DEMO)
     if tenant is None:
         raise SystemExit("the demo tenant did not load: " + json.dumps(services.registry.errors()))
@@ -114,7 +124,7 @@ def connect_demo(app) -> None:
         source.complete_connection(redirect_uri, code, verifier)
 
 
-def demo_support_user(settings) -> str:
+def demo_support_user(settings: dict[str, Any]) -> str:
     """Without SUPPORT_USERS, development gets a support account with a fresh password, printed
     at start-up (it lives only in this process's environment)."""
     if settings["SUPPORT_USERS"]:
@@ -124,7 +134,11 @@ def demo_support_user(settings) -> str:
     return f"user support, password {password}"
 
 
-def start_demo(settings, create_app, serve) -> None:
+def start_demo(
+    settings: dict[str, Any],
+    create_app: Callable[[], "Flask"],
+    serve: Callable[["Flask", str, int], "BaseWSGIServer"],
+) -> None:
     env = {**demo_secrets(), **{k: v for k, v in os.environ.items() if k.startswith("DEMO_")}}
     sign_in = demo_support_user(settings)
     public_url = settings["PUBLIC_URL"]

@@ -7,7 +7,7 @@ import logging
 import os
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cryptography.fernet import Fernet
 
@@ -15,8 +15,10 @@ from thsync.alerts.desk import AlertDesk
 from thsync.alerts.mail import configure_mail
 from thsync.config.registry import Registry
 from thsync.config.settings import SettingsError
-from thsync.core.clock import SystemClock
+from thsync.config.tenants import Tenant
+from thsync.core.clock import Clock, SystemClock
 from thsync.core.crypto import Cipher
+from thsync.core.http import Recorder
 from thsync.core.ratelimit import Limiter
 from thsync.people.modes import client_class
 from thsync.pipeline.worker import start_thread
@@ -24,6 +26,7 @@ from thsync.sources.base import HRSource
 from thsync.sources.employment_hero.tokens import TokenVault
 from thsync.sources.registry import open_source
 from thsync.store.database import sqlite_url_for
+from thsync.store.jobs import Job
 from thsync.store.repositories import Store
 from thsync.tribal_habits.client import THClient
 
@@ -43,7 +46,7 @@ def dev_encryption_key(instance_path: str) -> str:
     return path.read_text().strip()
 
 
-def make_cipher(settings) -> Cipher:
+def make_cipher(settings: dict[str, Any]) -> Cipher:
     key = settings["THSYNC_ENCRYPTION_KEY"]
     if not key:
         if settings["MODE"] == "production":
@@ -53,9 +56,9 @@ def make_cipher(settings) -> Cipher:
 
 
 class Services:
-    def __init__(self, settings: dict, app: "Flask", clock=None):
+    def __init__(self, settings: dict[str, Any], app: "Flask", clock: Clock | None = None) -> None:
         self.settings = settings
-        self.clock = clock or SystemClock()
+        self.clock: Clock = clock or SystemClock()
         url = settings["DATABASE_URL"] or sqlite_url_for(settings["INSTANCE_PATH"])
         self.store = Store(url, self.clock)
         self.store.upgrade()
@@ -73,11 +76,13 @@ class Services:
         self.alert_desk = AlertDesk(self, app, self.mail)
         self.worker_stop: threading.Event | None = None
 
-    def source_for(self, tenant, recorder=None, limiter=None) -> HRSource:
+    def source_for(
+        self, tenant: Tenant, recorder: Recorder | None = None, limiter: Limiter | None = None
+    ) -> HRSource:
         """The tenant's HR source (its file's `source`), reporting calls to the recorder."""
         return open_source(self, tenant, recorder=recorder, limiter=limiter)
 
-    def th_client(self, tenant, recorder=None) -> THClient:
+    def th_client(self, tenant: Tenant, recorder: Recorder | None = None) -> THClient:
         # shadow mode: TH writes are recorded in the call log, not sent
         return client_class(self, tenant)(
             tenant.th_base_url,
@@ -91,7 +96,7 @@ class Services:
             per_minute=self.settings["TH_CALLS_PER_MINUTE"],
         )
 
-    def alert_failure(self, job, reason: str) -> None:
+    def alert_failure(self, job: Job, reason: str) -> None:
         """Tell the tenant's alert recipients; never lets an alerting problem stop syncing."""
         try:
             self.alert_desk.job_failed(job, reason)

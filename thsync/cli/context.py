@@ -1,13 +1,16 @@
 """What support's commands run against: the app's services and settings, read one way."""
 
+from typing import Any
+
 from flask import current_app
 
 from thsync.services import Services
 
 
 def services() -> Services:
-    return current_app.extensions["thsync"]
+    built: Services = current_app.extensions["thsync"]
+    return built
 
 
-def settings() -> dict:
+def settings() -> dict[str, Any]:
     return services().settings

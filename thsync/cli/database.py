@@ -10,20 +10,22 @@ The app also upgrades at every start, so `db upgrade` is for doing it ahead of a
 
 import click
 from alembic.util import CommandError
-from flask import current_app
+from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from thsync.store import migrate
+from thsync.store.repositories import Store
 
 db_cli = AppGroup("db", help="The database schema: upgrade, current revision, history.")
 
 
-def store():
-    return current_app.extensions["thsync"].store
+def store() -> Store:
+    built: Store = current_app.extensions["thsync"].store
+    return built
 
 
 @db_cli.command("upgrade")
-def upgrade_command():
+def upgrade_command() -> None:
     """Bring the schema to the newest revision (safe while other processes start)."""
     applied = store().upgrade()
     if applied:
@@ -33,7 +35,7 @@ def upgrade_command():
 
 
 @db_cli.command("current")
-def current_command():
+def current_command() -> None:
     """The revision the database is at."""
     revision = store().schema_revision()
     if revision is None:
@@ -45,7 +47,7 @@ def current_command():
 
 
 @db_cli.command("history")
-def history_command():
+def history_command() -> None:
     """Every revision, newest first; the database's own is marked."""
     current = store().schema_revision()
     for revision in migrate.revisions():
@@ -57,7 +59,7 @@ def history_command():
 @db_cli.command("revision")
 @click.option("-m", "--message", required=True, help="what the revision changes")
 @click.option("--empty", is_flag=True, help="write upgrade/downgrade by hand, compare nothing")
-def revision_command(message, empty):
+def revision_command(message: str, empty: bool) -> None:
     """Write the next revision from the difference between the tables and the database."""
     try:
         path = store().write_revision(message, autogenerate=not empty)
@@ -69,5 +71,5 @@ def revision_command(message, empty):
         click.echo(f"wrote {path}; read it and adjust before committing")
 
 
-def init_app(app) -> None:
+def init_app(app: Flask) -> None:
     app.cli.add_command(db_cli)

@@ -8,8 +8,10 @@ flask --app server holds list | show 3 | release 3 | discard 3
 """
 
 import json
+from typing import Any
 
 import click
+from flask import Flask
 from flask.cli import AppGroup
 
 from thsync.cli.context import services
@@ -31,7 +33,7 @@ def zone_of(tenant_id: str) -> str:
 @reconcile_cli.command("run")
 @click.argument("tenant_id")
 @click.option("--dry-run", is_flag=True, help="only report what would change")
-def run_command(tenant_id, dry_run):
+def run_command(tenant_id: str, dry_run: bool) -> None:
     """List everyone in EH and TH and bring TH in line (or, with --dry-run, only report).
     Refused while another reconciliation of the tenant runs (scheduled, or another CLI)."""
     try:
@@ -44,7 +46,7 @@ def run_command(tenant_id, dry_run):
 @reconcile_cli.command("show")
 @click.argument("rec_id", type=int)
 @click.option("--json", "as_json", is_flag=True, help="the whole report as JSON")
-def show_command(rec_id, as_json):
+def show_command(rec_id: int, as_json: bool) -> None:
     """A stored drift report."""
     found = services().store.reconciliations.get(rec_id)
     if found is None:
@@ -57,7 +59,7 @@ def show_command(rec_id, as_json):
 
 @reconcile_cli.command("list")
 @click.option("--tenant", "tenant_id")
-def list_command(tenant_id):
+def list_command(tenant_id: str | None) -> None:
     """Recent reconciliations, newest first."""
     for rec in services().store.reconciliations.find(tenant_id):
         counts = ", ".join(f"{k} {v}" for k, v in rec["summary"].items() if v)
@@ -65,7 +67,7 @@ def list_command(tenant_id):
         click.echo(f"#{rec['id']}\t{rec['tenant_id']}\t{rec['status']}\t{mode}\t{counts}")
 
 
-def format_report(rec_id, tenant_id, report: dict) -> str:
+def format_report(rec_id: int, tenant_id: str, report: dict[str, Any]) -> str:
     """The drift report in words: one line per person under each heading."""
     title = "dry run: nothing was written" if report.get("dry_run") else "written to TH"
     lines = [f"reconciliation #{rec_id} of {tenant_id} ({title})"]
@@ -82,7 +84,7 @@ def format_report(rec_id, tenant_id, report: dict) -> str:
     return "\n".join(lines)
 
 
-def describe_item(section: str, item: dict) -> str:
+def describe_item(section: str, item: dict[str, Any]) -> str:
     who = item.get("user_name") or item.get("employee_id")
     if item.get("name"):
         who = f"{item['name']} ({who})"
@@ -106,7 +108,7 @@ def describe_item(section: str, item: dict) -> str:
 @schedule_cli.command("list")
 @click.option("--tenant", "tenant_id")
 @click.option("--all", "show_all", is_flag=True, help="fired and cancelled ones too")
-def schedule_list(tenant_id, show_all):
+def schedule_list(tenant_id: str | None, show_all: bool) -> None:
     """Scheduled actions with their due time in the tenant's time zone."""
     store = services().store
     for action in store.schedule.find(tenant_id, status=None if show_all else "pending"):
@@ -120,7 +122,7 @@ def schedule_list(tenant_id, show_all):
 
 @schedule_cli.command("cancel")
 @click.argument("action_id", type=int)
-def schedule_cancel(action_id):
+def schedule_cancel(action_id: int) -> None:
     """Cancel one pending scheduled action."""
     cancelled = services().store.schedule.cancel(action_id=action_id, reason="cancelled by support")
     if not cancelled:
@@ -130,7 +132,7 @@ def schedule_cancel(action_id):
 
 @holds_cli.command("list")
 @click.option("--tenant", "tenant_id")
-def holds_list(tenant_id):
+def holds_list(tenant_id: str | None) -> None:
     """Open holds: what the safeguards stopped, waiting for support."""
     for hold in services().store.holds.find(tenant_id):
         click.echo(
@@ -141,7 +143,7 @@ def holds_list(tenant_id):
 
 @holds_cli.command("show")
 @click.argument("hold_id", type=int)
-def holds_show(hold_id):
+def holds_show(hold_id: int) -> None:
     hold = services().store.holds.get(hold_id)
     if hold is None:
         raise click.ClickException(f"hold {hold_id} does not exist")
@@ -150,7 +152,7 @@ def holds_show(hold_id):
 
 @holds_cli.command("release")
 @click.argument("hold_id", type=int)
-def holds_release(hold_id):
+def holds_release(hold_id: int) -> None:
     """Carry out the held actions (a mass deactivation) and close the hold."""
     try:
         done = safeguards.release(services(), hold_id)
@@ -166,7 +168,7 @@ def holds_release(hold_id):
 
 @holds_cli.command("discard")
 @click.argument("hold_id", type=int)
-def holds_discard(hold_id):
+def holds_discard(hold_id: int) -> None:
     """Close the hold without carrying anything out."""
     try:
         safeguards.discard(services(), hold_id)
@@ -175,6 +177,6 @@ def holds_discard(hold_id):
     click.echo(f"hold {hold_id} discarded: nothing was done")
 
 
-def init_app(app) -> None:
+def init_app(app: Flask) -> None:
     for group in (reconcile_cli, schedule_cli, holds_cli):
         app.cli.add_command(group)

@@ -15,10 +15,13 @@ signing out ends it on the server, whatever a copied cookie says.
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 from flask import abort, current_app, g, jsonify, redirect, request, session, url_for
+from flask.typing import ResponseReturnValue
 from itsdangerous import BadSignature, URLSafeSerializer
 from werkzeug.security import check_password_hash
 
@@ -40,6 +43,8 @@ LINK_SALT = "thsync-customer-link"
 # Checked when the user name is unknown, so a wrong name costs as long as a wrong password.
 _DUMMY_HASH = "pbkdf2:sha256:600000$x$" + "0" * 64
 
+View = TypeVar("View", bound=Callable[..., Any])
+
 
 @dataclass(frozen=True)
 class Visitor:
@@ -56,20 +61,31 @@ class Visitor:
         return self.is_support or (tenant_id is not None and tenant_id == self.tenant_id)
 
 
-def support_only(view):
+def support_only(view: View) -> View:
     """Mark a view support's alone (actions, every-tenant pages)."""
-    view.access = "support"
+    view.access = "support"  # type: ignore[attr-defined]  # a mark on the function, read by the guard
     return view
 
 
-def customer_ok(view):
+def customer_ok(view: View) -> View:
     """Mark a view a signed-in customer may use: without a tenant in its URL, or with POST."""
-    view.access = "customer"
+    view.access = "customer"  # type: ignore[attr-defined]  # a mark on the function, read by the guard
     return view
 
 
 def visitor() -> Visitor | None:
-    return g.get("visitor")
+    """Who is signed in, or None (a stranger, or an OPEN endpoint's request)."""
+    visiting: Visitor | None = g.get("visitor")
+    return visiting
+
+
+def signed_in() -> Visitor:
+    """Who is signed in, in a view the guard lets no stranger reach (anything but OPEN): the
+    guard has already refused strangers, so None here means a view outside the guard; 401."""
+    current = visitor()
+    if current is None:
+        abort(401)
+    return current
 
 
 # -- support accounts ----------------------------------------------------------------------
@@ -77,7 +93,7 @@ def visitor() -> Visitor | None:
 
 def parse_support_users(text: str) -> dict[str, str]:
     """`name:hash` entries, one a line (or comma-separated in an environment variable)."""
-    users = {}
+    users: dict[str, str] = {}
     for entry in text.replace(",", "\n").splitlines():
         entry = entry.strip()
         if not entry or entry.startswith("#"):
@@ -108,7 +124,9 @@ def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def start_session(kind: str, name: str, tenant_id: str | None = None, link_id=None) -> None:
+def start_session(
+    kind: str, name: str, tenant_id: str | None = None, link_id: str | None = None
+) -> None:
     secret = secrets.token_urlsafe(32)
     lifetime = services().settings["SESSION_HOURS"] * 3600
     services().store.access.start_session(
@@ -144,7 +162,8 @@ def end_session() -> None:
 def csrf_token() -> str:
     if "csrf" not in session:
         session["csrf"] = secrets.token_urlsafe(32)
-    return session["csrf"]
+    token: str = session["csrf"]
+    return token
 
 
 def csrf_ok() -> bool:
@@ -157,7 +176,10 @@ def csrf_ok() -> bool:
 
 
 def link_serializer() -> URLSafeSerializer:
-    return URLSafeSerializer(current_app.secret_key, salt=LINK_SALT)
+    key = current_app.secret_key  # create_app always sets one
+    if key is None:
+        raise RuntimeError("the app has no SECRET_KEY to sign links with")
+    return URLSafeSerializer(key, salt=LINK_SALT)
 
 
 def make_link(tenant_id: str, email: str, created_by: str) -> str:
@@ -169,7 +191,7 @@ def make_link(tenant_id: str, email: str, created_by: str) -> str:
     return services().settings["PUBLIC_URL"] + url_for("auth.link", token=token)
 
 
-def read_link(token: str) -> dict | None:
+def read_link(token: str) -> dict[str, Any] | None:
     """The link's row when the signature holds and it is unused and unexpired; else None."""
     try:
         data = link_serializer().loads(token)
@@ -191,7 +213,7 @@ def wants_json() -> bool:
     return request.path.endswith(".json") or (accepts.accept_json and not accepts.accept_html)
 
 
-def refuse_stranger():
+def refuse_stranger() -> ResponseReturnValue:
     if wants_json() or request.method not in SAFE_METHODS:
         return jsonify(error="sign in first"), 401
     return redirect(url_for("auth.sign_in", next=request.full_path.rstrip("?")))
@@ -211,7 +233,7 @@ def customer_may(current: Visitor, endpoint: str) -> bool:
     return True
 
 
-def guard():
+def guard() -> ResponseReturnValue | None:
     endpoint = request.endpoint
     if endpoint is None or endpoint in CSRF_EXEMPT:
         return None  # unknown URLs fall through to Flask's 404; EH's webhook has no session

@@ -3,11 +3,14 @@ the organisation (Org UUID) for the customer from /user_info."""
 
 import logging
 import secrets
+from typing import Any
 
-from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask import Blueprint, Flask, abort, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 
+from thsync.config.tenants import Tenant
 from thsync.core.errors import SyncError
-from thsync.web.access import customer_ok, visitor
+from thsync.web.access import customer_ok, signed_in
 from thsync.web.pages import page, services, tenant_or_404
 
 log = logging.getLogger(__name__)
@@ -20,7 +23,7 @@ def redirect_uri() -> str:
 
 
 @bp.get("/tenants/<tenant_id>/connect")
-def connect(tenant_id):
+def connect(tenant_id: str) -> ResponseReturnValue:
     tenant, _ = tenant_or_404(tenant_id)
     state = secrets.token_urlsafe(32)
     url, verifier = services().source_for(tenant).connect_url(redirect_uri(), state)
@@ -32,7 +35,7 @@ def connect(tenant_id):
 
 @bp.get("/oauth/callback")
 @customer_ok  # the tenant is known only from the saved state: checked below
-def callback():
+def callback() -> ResponseReturnValue:
     if request.args.get("error"):
         message = request.args.get("error_description") or request.args["error"]
         return render_template("connect/result.html", ok=False, message=message), 400
@@ -42,7 +45,7 @@ def callback():
     if saved is None:
         message = "This sign-in link has expired or was already used. Start again from Connect."
         return render_template("connect/result.html", ok=False, message=message), 400
-    if not visitor().can_see(saved["tenant_id"]):
+    if not signed_in().can_see(saved["tenant_id"]):
         abort(404)
     tenant, _ = tenant_or_404(saved["tenant_id"])
     verifier = services().vault.cipher.decrypt(saved["verifier"])
@@ -56,7 +59,7 @@ def callback():
     return render_template("connect/result.html", ok=True, tenant=tenant, message=None)
 
 
-def complete_connection(tenant, code: str, verifier: str) -> list[dict]:
+def complete_connection(tenant: Tenant, code: str, verifier: str) -> list[dict[str, Any]]:
     """Exchange the code, store the tokens encrypted, and record who authorised and which
     organisations they belong to (the source does it). Returns those organisations."""
     with services().source_for(tenant) as source:
@@ -65,7 +68,7 @@ def complete_connection(tenant, code: str, verifier: str) -> list[dict]:
     return organisations
 
 
-def organisations_of(tenant) -> dict[str, dict]:
+def organisations_of(tenant: Tenant) -> dict[str, dict[str, Any]]:
     """The EH organisations of whoever authorised, by id (their /user_info memberships)."""
     connection = services().store.connections.get(tenant.id) or {}
     info = connection.get("authorised_by") or {}
@@ -75,7 +78,7 @@ def organisations_of(tenant) -> dict[str, dict]:
 
 
 @page(bp, "/tenants/<tenant_id>/organisation", template="connect/pick_organisation.html")
-def pick_organisation(tenant_id):
+def pick_organisation(tenant_id: str) -> dict[str, Any]:
     tenant, _ = tenant_or_404(tenant_id)
     organisations = list(organisations_of(tenant).values())
     return {"tenant": {"id": tenant.id, "name": tenant.name}, "organisations": organisations}
@@ -83,7 +86,7 @@ def pick_organisation(tenant_id):
 
 @bp.post("/tenants/<tenant_id>/organisation")
 @customer_ok  # the customer picks their own organisation after connecting
-def choose_organisation(tenant_id):
+def choose_organisation(tenant_id: str) -> ResponseReturnValue:
     tenant, _ = tenant_or_404(tenant_id)
     chosen = request.form.get("organisation_id")
     if chosen not in organisations_of(tenant):
@@ -92,5 +95,5 @@ def choose_organisation(tenant_id):
     return render_template("connect/result.html", ok=True, tenant=tenant, message=None)
 
 
-def init_app(app) -> None:
+def init_app(app: Flask) -> None:
     app.register_blueprint(bp)

@@ -7,13 +7,20 @@ one page for a job: the old job URL leads to it.
 
 import json
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, abort, redirect, request, url_for
+from flask import Blueprint, Flask, abort, redirect, request, url_for
+from flask.typing import ResponseReturnValue
+from werkzeug.datastructures import MultiDict
 
+from thsync.config.tenants import Tenant
 from thsync.core.errors import SyncError
 from thsync.pipeline.job import fetch_people, fetch_plan
 from thsync.rules.engine import decide_events
+from thsync.rules.ruleset import RuleSet
+from thsync.sources.base import HRSource
+from thsync.store.jobs import Job
 from thsync.web.access import support_only
 from thsync.web.pages import Page, json_requested, page, services, tenant_or_404
 
@@ -22,11 +29,11 @@ SECRET_HEADERS = ("authorization", "cookie", "x-api-key", "x-webhook-token")
 TESTER_KEYS = ("action", "rule", "reason", "extracted", "payload", "trace", "problems")
 
 
-def redact_headers(headers: dict) -> dict:
+def redact_headers(headers: dict[str, str]) -> dict[str, str]:
     return {k: "[redacted]" if k.lower() in SECRET_HEADERS else v for k, v in headers.items()}
 
 
-def eh_record(attempts: list) -> str | None:
+def eh_record(attempts: list[dict[str, Any]]) -> str | None:
     """The employee as EH returned it on the last attempt (the call log's excerpt)."""
     for attempt in reversed(attempts):
         for call in attempt["calls"]:
@@ -35,7 +42,7 @@ def eh_record(attempts: list) -> str | None:
     return None
 
 
-def event_data(tenant_id, job_id) -> dict:
+def event_data(tenant_id: str, job_id: int) -> dict[str, Any]:
     store = services().store
     job = store.history.get(job_id)
     if job is None or job.tenant_id != tenant_id:
@@ -62,14 +69,14 @@ def event_data(tenant_id, job_id) -> dict:
 
 
 @page(bp, "/tenants/<tenant_id>/events/<int:job_id>", template="events/event.html")
-def event_page(tenant_id, job_id):
+def event_page(tenant_id: str, job_id: int) -> Page:
     tenant, _ = tenant_or_404(tenant_id)
     return Page(event_data(tenant_id, job_id), html={"tenant": tenant})
 
 
 @bp.get("/tenants/<tenant_id>/jobs/<int:job_id>", endpoint="job_page")
 @bp.get("/tenants/<tenant_id>/jobs/<int:job_id>.json", endpoint="job_json")
-def old_job_page(tenant_id, job_id):
+def old_job_page(tenant_id: str, job_id: int) -> ResponseReturnValue:
     """The job page was the event page's double; links to it made before still work."""
     endpoint = "events.event_json" if json_requested() else "events.event_page"
     return redirect(url_for(endpoint, tenant_id=tenant_id, job_id=job_id))
@@ -77,7 +84,7 @@ def old_job_page(tenant_id, job_id):
 
 @bp.post("/tenants/<tenant_id>/events/<int:job_id>/retry")
 @support_only
-def retry_event(tenant_id, job_id):
+def retry_event(tenant_id: str, job_id: int) -> ResponseReturnValue:
     """A failed job goes back to the queue; any other is synced afresh from its last delivery."""
     tenant_or_404(tenant_id)
     data = event_data(tenant_id, job_id)
@@ -92,7 +99,7 @@ def retry_event(tenant_id, job_id):
 # -- people ---------------------------------------------------------------------------------
 
 
-def matches(job, needle: str) -> bool:
+def matches(job: Job, needle: str) -> bool:
     decision = job.decision or {}
     payload = decision.get("payload") or {}
     extracted = decision.get("extracted") or {}
@@ -102,10 +109,10 @@ def matches(job, needle: str) -> bool:
     return any(needle in str(name).lower() for name in [*names, full] if name)
 
 
-def people_data(tenant_id) -> dict:
+def people_data(tenant_id: str) -> dict[str, Any]:
     needle = request.args.get("q", "").strip().lower()
     store = services().store
-    people = {}
+    people: dict[str, list[dict[str, Any]]] = {}
     if needle:
         for job in store.history.find(tenant_id=tenant_id, limit=2000):
             if matches(job, needle):
@@ -122,7 +129,7 @@ def people_data(tenant_id) -> dict:
 
 
 @page(bp, "/tenants/<tenant_id>/people", template="events/people.html")
-def people(tenant_id):
+def people(tenant_id: str) -> Page:
     tenant, _ = tenant_or_404(tenant_id)
     return Page(people_data(tenant_id), html={"tenant": tenant})
 
@@ -130,14 +137,16 @@ def people(tenant_id):
 # -- rule tester ----------------------------------------------------------------------------
 
 
-def parse_json(text: str, what: str):
+def parse_json(text: str, what: str) -> Any:
     try:
         return json.loads(text) if text.strip() else None
     except ValueError as exc:
         raise SyncError(f"the {what} is not JSON: {exc}") from exc
 
 
-def read_people(source, ruleset, event, event_type) -> tuple:
+def read_people(
+    source: HRSource, ruleset: RuleSet, event: dict[str, Any], event_type: str | None
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None, dict[str, Any] | None]:
     employee_id = source.read_event(ruleset, event).get("employee_id")
     if not employee_id:
         raise SyncError("the event names no employee, and none was pasted")
@@ -148,7 +157,7 @@ def read_people(source, ruleset, event, event_type) -> tuple:
     return people
 
 
-def try_rules(tenant, ruleset, form) -> dict:
+def try_rules(tenant: Tenant, ruleset: RuleSet, form: MultiDict[str, str]) -> dict[str, Any]:
     """Decide on the pasted (or picked) event and employee; nothing is sent anywhere."""
     svc = services()
     event = parse_json(form.get("event", ""), "event")
@@ -170,7 +179,7 @@ def try_rules(tenant, ruleset, form) -> dict:
     return {key: shown[key] for key in TESTER_KEYS}
 
 
-def tester_data(tenant, ruleset) -> dict:
+def tester_data(tenant: Tenant, ruleset: RuleSet) -> dict[str, Any]:
     tenant_id = tenant.id
     recent = services().store.deliveries.find(tenant_id, limit=20)
     result, error = None, None
@@ -199,11 +208,11 @@ def tester_data(tenant, ruleset) -> dict:
     methods=("GET", "POST"),
 )
 @support_only
-def rule_tester(tenant_id):
+def rule_tester(tenant_id: str) -> Page:
     tenant, ruleset = tenant_or_404(tenant_id)
     data = tester_data(tenant, ruleset)
     return Page(data, status=400 if data["error"] else 200, html={"tenant": tenant})
 
 
-def init_app(app) -> None:
+def init_app(app: Flask) -> None:
     app.register_blueprint(bp)

@@ -3,18 +3,22 @@ Each page has a JSON twin (`.json`); support's actions are POST forms with the C
 
 import json
 import uuid
+from typing import Any
 
-from flask import Blueprint, abort, redirect, request, url_for
+from flask import Blueprint, Flask, abort, redirect, request, url_for
+from flask.typing import ResponseReturnValue
 
+from thsync.config.tenants import Tenant
 from thsync.people import checklist, modes
-from thsync.web.access import support_only, visitor
+from thsync.rules.ruleset import RuleSet
+from thsync.web.access import signed_in, support_only
 from thsync.web.pages import page, services, tenant_or_404
 from thsync.web.tenants import eh_events
 
 bp = Blueprint("dashboard", __name__)
 
 
-def setup_steps(tenant, ruleset) -> dict:
+def setup_steps(tenant: Tenant, ruleset: RuleSet) -> dict[str, Any]:
     """What the customer types into EH, with every value they need ready to copy."""
     svc = services()
     connection = svc.store.connections.get(tenant.id) or {}
@@ -28,7 +32,7 @@ def setup_steps(tenant, ruleset) -> dict:
     }
 
 
-def checklist_data(tenant_id) -> dict:
+def checklist_data(tenant_id: str) -> dict[str, Any]:
     tenant, ruleset = tenant_or_404(tenant_id)
     svc = services()
     items = checklist.items(svc, tenant, ruleset)
@@ -42,25 +46,25 @@ def checklist_data(tenant_id) -> dict:
 
 
 @page(bp, "/tenants/<tenant_id>/checklist", template="golive/checklist.html", endpoint="checklist")
-def checklist_page(tenant_id):
+def checklist_page(tenant_id: str) -> dict[str, Any]:
     return checklist_data(tenant_id)
 
 
 @bp.post("/tenants/<tenant_id>/checklist/<item>")
 @support_only
-def mark_item(tenant_id, item):
+def mark_item(tenant_id: str, item: str) -> ResponseReturnValue:
     tenant_or_404(tenant_id)
     if item not in checklist.BY_KEY:
         abort(404)
     not_applicable = request.form.get("not_applicable") == "1"
-    services().store.tenant_state.mark_item(tenant_id, item, visitor().name, not_applicable)
+    services().store.tenant_state.mark_item(tenant_id, item, signed_in().name, not_applicable)
     return redirect(url_for("dashboard.checklist", tenant_id=tenant_id))
 
 
 # -- modes ------------------------------------------------------------------------------------
 
 
-def mode_data(tenant_id) -> dict:
+def mode_data(tenant_id: str) -> dict[str, Any]:
     tenant, _ = tenant_or_404(tenant_id)
     svc = services()
     row = svc.store.tenant_state.get_mode(tenant.id)
@@ -76,13 +80,13 @@ def mode_data(tenant_id) -> dict:
 
 @page(bp, "/tenants/<tenant_id>/mode", template="golive/mode.html")
 @support_only
-def mode_page(tenant_id):
+def mode_page(tenant_id: str) -> dict[str, Any]:
     return mode_data(tenant_id)
 
 
 @bp.post("/tenants/<tenant_id>/mode")
 @support_only
-def switch_mode(tenant_id):
+def switch_mode(tenant_id: str) -> ResponseReturnValue:
     """shadow → live needs the confirmation form (which listed what is waiting)."""
     tenant, _ = tenant_or_404(tenant_id)
     svc = services()
@@ -94,15 +98,15 @@ def switch_mode(tenant_id):
         if request.form.get("confirm") != "yes":
             return redirect(url_for("dashboard.mode_page", tenant_id=tenant_id))
         replay = request.form.get("replay") == "1"
-        modes.go_live(svc, tenant, visitor().name, replay)
+        modes.go_live(svc, tenant, signed_in().name, replay)
     else:
-        modes.set_mode(svc, tenant, wanted, visitor().name)
+        modes.set_mode(svc, tenant, wanted, signed_in().name)
     return redirect(url_for("dashboard.mode_page", tenant_id=tenant_id))
 
 
 @bp.post("/tenants/<tenant_id>/test-events")
 @support_only
-def send_test_event(tenant_id):
+def send_test_event(tenant_id: str) -> ResponseReturnValue:
     """Support's test event: stored and synced exactly like a webhook, marked as support's."""
     tenant, ruleset = tenant_or_404(tenant_id)
     event, employee_id = request.form.get("event", ""), request.form.get("employee_id", "").strip()
@@ -122,10 +126,10 @@ def send_test_event(tenant_id):
         "employee_id": employee_id,
         "dedup_key": f"test:{uuid.uuid4().hex}",
     }
-    headers = {"User-Agent": "thsync test event", "X-Sent-By": visitor().name}
+    headers = {"User-Agent": "thsync test event", "X-Sent-By": signed_in().name}
     services().store.deliveries.accept(tenant.id, headers=headers, body=body, meta=meta)
     return redirect(url_for("web.tenant_page", tenant_id=tenant_id))
 
 
-def init_app(app) -> None:
+def init_app(app: Flask) -> None:
     app.register_blueprint(bp)

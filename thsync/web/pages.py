@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import wraps
+from typing import Any, TypeVar
 
 from flask import Blueprint, Flask, abort, current_app, jsonify, render_template, request
 from flask.typing import ResponseReturnValue
@@ -20,6 +21,7 @@ from thsync.rules.ruleset import RuleSet
 from thsync.services import Services
 
 JSON_SUFFIX = ".json"
+View = TypeVar("View", bound=Callable[..., Any])
 
 
 @dataclass(frozen=True)
@@ -27,19 +29,20 @@ class Page:
     """What a view returns when its data alone is not enough: the HTTP status, and what only
     the template needs (objects, constants) and the JSON twin must not grow by."""
 
-    data: dict
+    data: dict[str, Any]
     status: int = 200
-    html: dict = field(default_factory=dict)
+    html: dict[str, Any] = field(default_factory=dict)
 
 
 def services() -> Services:
-    return current_app.extensions["thsync"]
+    built: Services = current_app.extensions["thsync"]
+    return built
 
 
-def tenant_or_404(tenant_id: str) -> tuple[Tenant, RuleSet | None]:
+def tenant_or_404(tenant_id: str) -> tuple[Tenant, RuleSet]:
     """The URL's tenant and its rules; 404 for an id no tenant file names."""
     tenant, ruleset = services().registry.get(tenant_id)
-    if tenant is None:
+    if tenant is None or ruleset is None:  # the registry gives both or neither
         abort(404)
     return tenant, ruleset
 
@@ -61,7 +64,9 @@ def twin_endpoint(endpoint: str) -> str:
     return endpoint.removesuffix("_page") + "_json"
 
 
-def render(answer: dict | Page | ResponseReturnValue, template: str) -> ResponseReturnValue:
+def render(
+    answer: dict[str, Any] | Page | ResponseReturnValue, template: str
+) -> ResponseReturnValue:
     """The view's answer as the format asked for; a response the view made itself (a redirect)
     goes out as it is."""
     if not isinstance(answer, dict | Page):
@@ -79,15 +84,15 @@ def page(
     template: str,
     endpoint: str | None = None,
     methods: Iterable[str] = ("GET",),
-) -> Callable:
+) -> Callable[[View], View]:
     """Register a view at `rule` and at its JSON twin. Put it outermost, as with `bp.route`:
     the access marks (`support_only`, `customer_ok`) below it are copied for the guard."""
 
-    def register(view: Callable) -> Callable:
+    def register(view: View) -> View:
         name = endpoint or view.__name__
 
         @wraps(view)
-        def serve(**args):
+        def serve(**args: Any) -> ResponseReturnValue:
             return render(view(**args), template)
 
         serve.page_template = template  # type: ignore[attr-defined]  # read by the tests

@@ -5,11 +5,12 @@ import getpass
 import logging
 
 import click
-from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask import Blueprint, Flask, abort, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from werkzeug.security import generate_password_hash
 
 from thsync.web import access as auth
-from thsync.web.access import support_only, visitor
+from thsync.web.access import signed_in, support_only
 from thsync.web.pages import Page, page, services, tenant_or_404
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ def too_many_failures(name: str) -> bool:
 
 
 @bp.route("/sign-in", methods=["GET", "POST"])
-def sign_in():
+def sign_in() -> ResponseReturnValue:
     if request.method == "GET":
         return render_template("signin/sign_in.html", error=None, next=request.args.get("next", ""))
     name = request.form.get("username", "").strip()
@@ -56,13 +57,13 @@ def sign_in():
 
 
 @bp.post("/sign-out")
-def sign_out():
+def sign_out() -> ResponseReturnValue:
     auth.end_session()
     return redirect(url_for("auth.sign_in"))
 
 
 @bp.route("/sign-in/link/<token>", methods=["GET", "POST"])
-def link(token):
+def link(token: str) -> ResponseReturnValue:
     """GET only asks; POST uses the link. Mail scanners fetch links, and must not spend them."""
     row = auth.read_link(token)
     if row is None:
@@ -80,19 +81,19 @@ def link(token):
 
 @page(bp, "/tenants/<tenant_id>/links", template="signin/link_created.html", methods=("POST",))
 @support_only
-def create_link(tenant_id):
+def create_link(tenant_id: str) -> Page:
     tenant, _ = tenant_or_404(tenant_id)
     email = request.form.get("email", "").strip()
     if "@" not in email:
         abort(400, "give the customer's e-mail address")
-    url = auth.make_link(tenant_id, email, visitor().name)
+    url = auth.make_link(tenant_id, email, signed_in().name)
     hours = services().settings["SIGNIN_LINK_HOURS"]
     return Page({"url": url, "email": email, "expires_in_hours": hours}, html={"tenant": tenant})
 
 
 @bp.cli.command("hash-password")
 @click.argument("name")
-def hash_password(name):
+def hash_password(name: str) -> None:
     """Print a SUPPORT_USERS entry (name:hash) for a password typed twice."""
     password = getpass.getpass("Password: ")
     if password != getpass.getpass("Again: "):
@@ -100,7 +101,7 @@ def hash_password(name):
     click.echo(f"{name}:{generate_password_hash(password)}")
 
 
-def init_app(app) -> None:
+def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     app.before_request(auth.guard)
     app.jinja_env.globals.update(csrf_token=auth.csrf_token, visitor=auth.visitor)

@@ -2,16 +2,22 @@
 
 import json
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, abort, jsonify, redirect, url_for
+from flask import Blueprint, Flask, abort, jsonify, redirect, url_for
 from flask.typing import ResponseReturnValue
 
+from thsync.config.tenants import Tenant
 from thsync.people.modes import mode_of
 from thsync.people.reconcile import EVENT as RECONCILE_EVENT
+from thsync.rules.ruleset import RuleSet
 from thsync.store.schedule import SCHEDULED_EVENT
-from thsync.web.access import customer_ok, visitor
+from thsync.web.access import customer_ok, signed_in
 from thsync.web.pages import Page, json_requested, page, services, tenant_or_404
+
+if TYPE_CHECKING:
+    from thsync.services import Services
 
 # Events the server raises itself (schedules, reconciliation): nothing EH sends or support tests.
 INTERNAL_EVENTS = {*SCHEDULED_EVENT.values(), RECONCILE_EVENT}
@@ -21,12 +27,12 @@ ADMIN_ROLES = ("admin", "owner")
 bp = Blueprint("web", __name__)
 
 
-def eh_events(ruleset) -> list[str]:
+def eh_events(ruleset: RuleSet | None) -> list[str]:
     """The EH events a tenant's rules listen to: what to tick in EH, what support may test."""
     return [name for name in (ruleset.events if ruleset else ()) if name not in INTERNAL_EVENTS]
 
 
-def tenant_summary(tenant) -> dict:
+def tenant_summary(tenant: Tenant) -> dict[str, Any]:
     svc = services()
     connection = svc.vault.status(tenant.id)
     counts = svc.store.history.count(tenant.id)
@@ -48,7 +54,7 @@ def tenant_summary(tenant) -> dict:
     }
 
 
-def th_key_health(calls: list[dict]) -> str:
+def th_key_health(calls: list[dict[str, Any]]) -> str:
     """From one attempt's TH calls: refused (401/403), valid (any other answer), or unknown."""
     statuses = [c["status"] for c in calls if c["service"] == "th" and c["status"] is not None]
     if any(status in (401, 403) for status in statuses):
@@ -56,7 +62,7 @@ def th_key_health(calls: list[dict]) -> str:
     return "valid" if statuses else "unknown"
 
 
-def th_key_status(svc, tenant) -> str:
+def th_key_status(svc: "Services", tenant: Tenant) -> str:
     """What TH last said to the tenant's key (TH has no endpoint to check a key by itself)."""
     for job in svc.store.history.find(tenant_id=tenant.id, limit=5):
         attempts = svc.store.history.attempts(job.id)
@@ -66,18 +72,18 @@ def th_key_status(svc, tenant) -> str:
     return "unknown"
 
 
-def start_of_day(svc, tenant) -> float:
+def start_of_day(svc: "Services", tenant: Tenant) -> float:
     now = datetime.fromtimestamp(svc.clock.now(), ZoneInfo(tenant.time_zone))
     return now.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
 
 
-def drain_minutes(counts: dict, th_per_minute: int) -> float:
+def drain_minutes(counts: dict[str, int], th_per_minute: int) -> float:
     """An estimate: a sync costs about two TH calls (a look-up, then a write)."""
     waiting = counts.get("queued", 0) + counts.get("retry", 0) + counts.get("running", 0)
     return round(waiting * 2 / max(th_per_minute, 1), 1)
 
 
-def authoriser_warning(info: dict | None) -> str | None:
+def authoriser_warning(info: dict[str, Any] | None) -> str | None:
     """The sync runs as whoever authorised; an ordinary employee's account breaks when they
     leave, so a dedicated admin "service user" is what we ask for."""
     if not info:
@@ -92,7 +98,7 @@ def authoriser_warning(info: dict | None) -> str | None:
     )
 
 
-def index_data() -> dict:
+def index_data() -> dict[str, Any]:
     registry = services().registry
     return {
         "tenants": [tenant_summary(t) for t in registry.tenants()],
@@ -105,18 +111,18 @@ def customer_home() -> ResponseReturnValue:
     its JSON twin is refused rather than redirected."""
     if json_requested():
         abort(403)
-    return redirect(url_for("web.tenant_page", tenant_id=visitor().tenant_id))
+    return redirect(url_for("web.tenant_page", tenant_id=signed_in().tenant_id))
 
 
 @page(bp, "/", template="tenants/index.html")
 @customer_ok
-def index():
-    if not visitor().is_support:
+def index() -> dict[str, Any] | ResponseReturnValue:
+    if not signed_in().is_support:
         return customer_home()
     return index_data()
 
 
-def tenant_data(tenant) -> dict:
+def tenant_data(tenant: Tenant) -> dict[str, Any]:
     tenant_id = tenant.id
     store = services().store
     deliveries = store.deliveries.find(tenant_id, limit=50)
@@ -138,16 +144,16 @@ def tenant_data(tenant) -> dict:
 
 
 @page(bp, "/tenants/<tenant_id>", template="tenants/tenant.html")
-def tenant_page(tenant_id):
+def tenant_page(tenant_id: str) -> Page:
     tenant, ruleset = tenant_or_404(tenant_id)
     return Page(tenant_data(tenant), html={"test_events": eh_events(ruleset)})
 
 
 @bp.get("/healthz")
-def healthz():
+def healthz() -> ResponseReturnValue:
     services().store.history.next_due()  # touches the database
     return jsonify(status="ok")
 
 
-def init_app(app) -> None:
+def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
