@@ -4,6 +4,8 @@ e-mail changes, e-mail conflicts. Alerts go to a real SMTP server on a local por
 import pytest
 
 from tests.lifecycle_helpers import JORDAN, MANAGER, Outbox, person, set_options
+from thsync.core.errors import UnknownTenant
+from thsync.people import safeguards
 from thsync.people.reconcile import reconcile
 
 SUPPORT = "support@tribalhabits.example"
@@ -220,3 +222,11 @@ def test_a_burst_of_leaver_events_over_the_limit_is_held(
         "a burst of events would deactivate 6 of 20 active users (more than the limit of 5); "
         "the first 5 went through; nobody more is deactivated"
     )
+
+
+def test_releasing_a_hold_of_a_tenant_that_no_longer_loads_is_refused(app):
+    services = app.extensions["thsync"]
+    hold_id = services.store.holds.hold("gone", "mass_deactivation", "a burst", [])
+    with pytest.raises(UnknownTenant):
+        safeguards.release(services, hold_id)
+    assert services.store.holds.get(hold_id)["status"] == "held"

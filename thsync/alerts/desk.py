@@ -9,13 +9,21 @@ retries what SMTP refused, and an alerting problem is logged, never raised into 
 
 import logging
 import re
+from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from flask import render_template
+from flask import Flask, render_template
 from flask_mail import Message
 
+from thsync.alerts.mail import TimelyMail
+from thsync.config.tenants import Tenant
 from thsync.people.modes import mode_of
+from thsync.store.jobs import Job
+
+if TYPE_CHECKING:
+    from thsync.services import Services
 
 log = logging.getLogger(__name__)
 TICK_SECONDS = 30.0
@@ -42,7 +50,7 @@ def business_days_between(start: datetime, end: datetime) -> int:
     return days
 
 
-def person_name(job) -> str:
+def person_name(job: Job) -> str:
     decision = job.decision or {}
     payload = decision.get("payload") or {}
     extracted = decision.get("extracted") or {}
@@ -55,13 +63,13 @@ def person_name(job) -> str:
 class AlertDesk:
     """Built once by Services: every alert of the server goes through here to the outbox."""
 
-    def __init__(self, services, app, mail):
+    def __init__(self, services: "Services", app: Flask, mail: TimelyMail) -> None:
         self.app = app  # e-mail bodies are the app's templates; Flask-Mail reads the app
         self.mail = mail  # thsync.alerts.mail.TimelyMail: SMTP with a timeout
         self.services = services
         self.store = services.store
         self.settings = services.settings
-        self.last_tick = None
+        self.last_tick: float | None = None
 
     @property
     def repeat_seconds(self) -> float:
@@ -69,7 +77,7 @@ class AlertDesk:
 
     # -- occurrences ------------------------------------------------------------------------
 
-    def job_failed(self, job, reason: str) -> None:
+    def job_failed(self, job: Job, reason: str) -> None:
         """A sync failed: tell the tenant's recipients who, what and why (grouped by cause)."""
         tenant, _ = self.services.registry.get(job.tenant_id)
         if tenant is None or not tenant.alert_recipients:
@@ -89,7 +97,14 @@ class AlertDesk:
         }
         self.occurred(tenant, failure_cause(reason), detail)
 
-    def held(self, tenant, subject: str, message: str, items=(), command: str = "") -> None:
+    def held(
+        self,
+        tenant: Tenant,
+        subject: str,
+        message: str,
+        items: Iterable[str] = (),
+        command: str = "",
+    ) -> None:
         """A safeguard held something: the tenant's recipients and support hear of it."""
         recipients = list(tenant.alert_recipients)
         support = self.settings.get("SUPPORT_EMAIL")
@@ -109,7 +124,7 @@ class AlertDesk:
         # Through the outbox: the worker sends it, and retries while SMTP is away.
         self.store.outbox.queue(tenant.id, subject, body, recipients)
 
-    def occurred(self, tenant, cause: str, detail: dict) -> None:
+    def occurred(self, tenant: Tenant, cause: str, detail: dict[str, Any]) -> None:
         """Count one occurrence; e-mail now unless this cause was e-mailed within the window."""
         alert = self.store.alerts.count(tenant.id, cause, detail.get("reason", ""))
         now = self.services.clock.now()
@@ -117,7 +132,14 @@ class AlertDesk:
             template = detail.get("template", "email/alert.txt")
             self.queue(tenant, alert, template, detail, count=alert["unsent"])
 
-    def queue(self, tenant, alert, template, detail, count) -> None:
+    def queue(
+        self,
+        tenant: Tenant,
+        alert: dict[str, Any],
+        template: str,
+        detail: dict[str, Any],
+        count: int,
+    ) -> None:
         if not tenant.alert_recipients:
             log.warning("tenant %s has no alert recipients: %s", tenant.id, alert["cause"])
             return
@@ -130,7 +152,7 @@ class AlertDesk:
         self.store.outbox.queue(tenant.id, subject, body, tenant.alert_recipients)
         self.store.alerts.sent(alert["id"])
 
-    def words(self) -> dict:
+    def words(self) -> dict[str, Any]:
         return {"public_url": self.settings["PUBLIC_URL"], "cause_text": CAUSE_TEXT}
 
     # -- the worker's tick ------------------------------------------------------------------
@@ -148,7 +170,7 @@ class AlertDesk:
         self.tell_repeats(now)
         self.flush()
 
-    def watch_connection(self, tenant) -> None:
+    def watch_connection(self, tenant: Tenant) -> None:
         status = self.services.vault.status(tenant.id)
         if status.get("status") == "needs_reauth":
             if self.store.alerts.open(tenant.id, "needs_reauth") is None:
@@ -157,7 +179,7 @@ class AlertDesk:
         else:
             self.resolve(tenant, "needs_reauth")
 
-    def watch_silence(self, tenant, now: float) -> None:
+    def watch_silence(self, tenant: Tenant, now: float) -> None:
         last = self.services.store.deliveries.last_received_at(tenant.id)
         row = self.store.tenant_state.get_mode(tenant.id) or {}
         since = max(filter(None, [last, row.get("changed_at")]), default=None)
@@ -178,13 +200,13 @@ class AlertDesk:
             self.occurred(tenant, "silence", {"subject": subject, "reason": reason})
         return None
 
-    def watch_failures(self, tenant) -> None:
+    def watch_failures(self, tenant: Tenant) -> None:
         """A failure cause clears once a sync of the tenant succeeds after its last failure."""
         for alert in self.store.alerts.open_for(tenant.id, prefix="sync_failed:"):
             if self.store.history.succeeded_since(tenant.id, alert["last_seen_at"]):
                 self.resolve(tenant, alert["cause"])
 
-    def resolve(self, tenant, cause: str) -> None:
+    def resolve(self, tenant: Tenant, cause: str) -> None:
         alert = self.store.alerts.open(tenant.id, cause)
         if alert is None:
             return
@@ -192,7 +214,7 @@ class AlertDesk:
         detail = {"subject": "Resolved: " + self.cause_text(alert), "reason": alert["detail"]}
         self.queue(tenant, alert, "email/alert_resolved.txt", detail, count=alert["total"])
 
-    def cause_text(self, alert) -> str:
+    def cause_text(self, alert: dict[str, Any]) -> str:
         if alert["cause"] in CAUSE_TEXT:
             return CAUSE_TEXT[alert["cause"]]
         return "syncs failing: " + (alert["detail"] or "")[:80]
@@ -217,7 +239,7 @@ class AlertDesk:
             sent += error is None
         return sent
 
-    def send(self, mail) -> str | None:
+    def send(self, mail: dict[str, Any]) -> str | None:
         if not self.settings.get("MAIL_SERVER"):
             log.warning("no MAIL_SERVER set; alert not sent: %s\n%s", mail["subject"], mail["body"])
             return None

@@ -2,8 +2,9 @@
 
 import logging
 import smtplib
+from typing import Any
 
-from flask import current_app
+from flask import Flask, current_app
 from flask_mail import Connection, Mail
 
 log = logging.getLogger(__name__)
@@ -15,7 +16,7 @@ SMTP_TIMEOUT = 20.0  # seconds: a hanging mail server must not hold up the worke
 class TimelyConnection(Connection):
     """Flask-Mail's connection with a socket timeout (Flask-Mail opens SMTP without one)."""
 
-    def configure_host(self):
+    def configure_host(self) -> smtplib.SMTP:
         mail, kind = self.mail, smtplib.SMTP_SSL if self.mail.use_ssl else smtplib.SMTP
         host = kind(mail.server, mail.port, timeout=SMTP_TIMEOUT)
         host.set_debuglevel(int(mail.debug))
@@ -27,7 +28,7 @@ class TimelyConnection(Connection):
 
 
 class TimelyMail(Mail):
-    def connect(self):
+    def connect(self) -> TimelyConnection:
         app = getattr(self, "app", None) or current_app
         return TimelyConnection(app.extensions["mail"])
 
@@ -43,7 +44,7 @@ MAIL_SETTINGS = (
 )
 
 
-def configure_mail(app, settings: dict) -> TimelyMail:
+def configure_mail(app: Flask, settings: dict[str, Any]) -> TimelyMail:
     """Flask-Mail reads app.config once, here; the server's settings are where they come from."""
     for key in MAIL_SETTINGS:
         app.config[key] = settings[key]

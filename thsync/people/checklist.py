@@ -2,9 +2,17 @@
 that went through (in live or in shadow), and the SSO key (TH matches logins on user_name)."""
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
+from thsync.config.tenants import Tenant
+from thsync.rules.ruleset import RuleSet
+from thsync.store.jobs import Job
 from thsync.tribal_habits.shadow import WOULD
+
+if TYPE_CHECKING:
+    from thsync.services import Services
 
 CREATED = ("created", WOULD["created"])
 UPDATED = ("updated", WOULD["updated"])
@@ -22,19 +30,19 @@ class Item:
     title: str
     how: str  # what the customer does in EH to prove it
 
-    def proved_by(self, job) -> bool:
+    def proved_by(self, job: Job) -> bool:
         return PROOFS[self.key](job)
 
 
-def _rule(job) -> str | None:
+def _rule(job: Job) -> str | None:
     return (job.decision or {}).get("rule")
 
 
-def _changed(job) -> set:
+def _changed(job: Job) -> set[str]:
     return set((job.decision or {}).get("changes") or {})
 
 
-PROOFS = {
+PROOFS: dict[str, Callable[[Job], bool]] = {
     "new_person": lambda job: job.status == "succeeded" and job.outcome in CREATED,
     "updated_person": lambda job: job.status == "succeeded" and job.outcome in UPDATED,
     "offboarded_person": lambda job: job.status == "succeeded" and job.outcome in DEACTIVATED,
@@ -62,14 +70,19 @@ ITEMS = (
 BY_KEY = {item.key: item for item in ITEMS}
 
 
-def trigger_text(options: dict) -> str:
+def _jobs(found: list[Job | None]) -> list[Job]:
+    """The jobs found (the history gives None only for a job no longer there)."""
+    return [job for job in found if job is not None]
+
+
+def trigger_text(options: dict[str, Any]) -> str:
     if options.get("create_on"):
         return f"the sync creates them on {options['create_on']}"
     return "the sync creates them when EH reports the new employee"
 
 
-def items(services, tenant, ruleset) -> list[dict]:
-    jobs = services.store.history.succeeded(tenant.id)
+def items(services: "Services", tenant: Tenant, ruleset: RuleSet | None) -> list[dict[str, Any]]:
+    jobs = _jobs(services.store.history.succeeded(tenant.id))
     marks = services.store.tenant_state.checklist_marks(tenant.id)
     trigger = trigger_text(dict(ruleset.options)) if ruleset else ""
     out = []
@@ -91,16 +104,18 @@ def items(services, tenant, ruleset) -> list[dict]:
     return out
 
 
-def sso(services, tenant, ruleset, limit: int = 5) -> dict:
+def sso(
+    services: "Services", tenant: Tenant, ruleset: RuleSet | None, limit: int = 5
+) -> dict[str, Any]:
     """Which EH field becomes user_name, examples from the tenant's own people, and the people
     for whom it is blank or shared (TH would refuse them, or sign one in as the other)."""
     source = dict(ruleset.options).get("user_name_from", "id") if ruleset else "id"
-    latest = {}
-    for job in services.store.history.succeeded(tenant.id, limit=2000):
+    latest: dict[str, str | None] = {}
+    for job in _jobs(services.store.history.succeeded(tenant.id, limit=2000)):
         payload = (job.decision or {}).get("payload")
         if payload is not None:
             latest[job.employee_id] = payload.get("user_name")
-    by_name = defaultdict(list)
+    by_name: defaultdict[str, list[str]] = defaultdict(list)
     for employee_id, user_name in latest.items():
         by_name[(user_name or "").strip()].append(employee_id)
     duplicates = {name: ids for name, ids in by_name.items() if name and len(ids) > 1}

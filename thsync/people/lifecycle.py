@@ -8,11 +8,19 @@ when a safeguard holds the write or a switch turns it off."""
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
+from typing import TYPE_CHECKING, Any
 
+from thsync.config.tenants import Tenant
 from thsync.people import safeguards
 from thsync.people.timing import Timing, keep_schedule, plan_timing
 from thsync.rules.engine import Decision
+from thsync.rules.ruleset import RuleSet
+from thsync.store.jobs import Job
 from thsync.store.states import Outcome
+from thsync.tribal_habits.client import THClient, UpsertResult
+
+if TYPE_CHECKING:
+    from thsync.services import Services
 
 BURST_SECONDS = 3600.0  # deactivations within this window count as one burst of events
 
@@ -46,7 +54,13 @@ class Stop:
 
 
 def before_apply(
-    deps, tenant, ruleset, job, decision: Decision, now: datetime, th
+    deps: "Services",
+    tenant: Tenant,
+    ruleset: RuleSet,
+    job: Job,
+    decision: Decision,
+    now: datetime,
+    th: THClient,
 ) -> tuple[Decision, Stop | None, Timing]:
     """(decision to carry out, why it must not be carried out or None, timing)."""
     options = dict(ruleset.options)
@@ -62,12 +76,12 @@ def before_apply(
     return decision, stop, timing
 
 
-def _switched_off(decision, options, th) -> Stop | None:
+def _switched_off(decision: Decision, options: dict[str, Any], th: THClient) -> Stop | None:
     reason = _switch_reason(decision, options, th)
     return Stop(StopKind.SWITCHED_OFF, reason) if reason else None
 
 
-def _switch_reason(decision, options, th) -> str | None:
+def _switch_reason(decision: Decision, options: dict[str, Any], th: THClient) -> str | None:
     if decision.action == "deactivate":
         return safeguards.switched_off("deactivate", options)
     if decision.action == "update":
@@ -76,32 +90,36 @@ def _switch_reason(decision, options, th) -> str | None:
     update_off = safeguards.switched_off("update", options)
     if create_off and update_off:
         return f"{create_off}; {update_off}"
-    if update_off and th.get_user(decision.payload["user_name"]) is not None:
+    if update_off and th.get_user(payload_of(decision)["user_name"]) is not None:
         return update_off
-    if create_off and th.get_user(decision.payload["user_name"]) is None:
+    if create_off and th.get_user(payload_of(decision)["user_name"]) is None:
         return create_off
     return None
 
 
-def _check_identity(deps, tenant, job, decision):
+def _check_identity(
+    deps: "Services", tenant: Tenant, job: Job, decision: Decision
+) -> tuple[Decision, Stop | None]:
     """A deactivation goes to the user TH really has; a create under a new user_name is held."""
     snapshot = deps.store.people.get(tenant.id, job.employee_id)
-    user_name = decision.payload.get("user_name")
+    user_name = payload_of(decision).get("user_name")
     problem = safeguards.identity_change(snapshot, user_name)
-    if problem is None:
+    if problem is None or snapshot is None:  # no snapshot, no change of identity
         return decision, None
     if decision.action == "deactivate":
-        payload = {**decision.payload, "user_name": snapshot["user_name"]}
+        payload = {**payload_of(decision), "user_name": snapshot["user_name"]}
         return replace(decision, payload=payload), None
-    item = {"employee_id": job.employee_id, **_who(decision.payload)}
+    item = {"employee_id": job.employee_id, **_who(payload_of(decision))}
     hold_id = safeguards.hold_identity(deps, tenant, job.employee_id, problem, item)
     return decision, Stop(StopKind.HELD, problem, hold_id)
 
 
-def _check_burst(deps, tenant, job, decision, options) -> Stop | None:
+def _check_burst(
+    deps: "Services", tenant: Tenant, job: Job, decision: Decision, options: dict[str, Any]
+) -> Stop | None:
     """One burst of leavers larger than the tenant's limit is held, not carried out."""
     store = deps.store
-    item = {"employee_id": job.employee_id, **_who(decision.payload)}
+    item = {"employee_id": job.employee_id, **_who(payload_of(decision))}
     held = store.holds.open(tenant.id, "mass_deactivation")
     if held is not None:
         store.holds.add(held["id"], item)
@@ -120,17 +138,28 @@ def _check_burst(deps, tenant, job, decision, options) -> Stop | None:
     return Stop(StopKind.HELD, reason, hold_id)
 
 
-def _who(payload: dict) -> dict:
+def payload_of(decision: Decision) -> dict[str, Any]:
+    """What a write carries: the engine renders a payload for every action but a skip."""
+    if decision.payload is None:
+        raise ValueError(f"a decision to {decision.action} without a payload")
+    return decision.payload
+
+
+def _who(payload: dict[str, Any]) -> dict[str, Any]:
     keys = ("user_name", "first_name", "last_name", "email")
     return {k: payload.get(k) for k in keys if payload.get(k)}
 
 
-def after_apply(deps, tenant, job, result, timing: Timing) -> list[str]:
-    """Plan, move or cancel the person's future actions; pass a new e-mail to their reports."""
+def after_apply(
+    deps: "Services", tenant: Tenant, job: Job, result: object, timing: Timing
+) -> list[str]:
+    """Plan, move or cancel the person's future actions; pass a new e-mail to their reports.
+    `result` is the write's UpsertResult, or None when nothing was written."""
     notes = keep_schedule(deps.store, tenant.id, job.employee_id, timing)
     if timing.note:
         notes.append(timing.note)
-    email = (result.changes or {}).get("email") if result is not None else None
+    changes = result.changes if isinstance(result, UpsertResult) else None
+    email = (changes or {}).get("email")
     if email and email.get("before"):
         queued = propagate_manager_email(deps, tenant.id, job.employee_id, email["before"])
         if queued:
@@ -138,11 +167,13 @@ def after_apply(deps, tenant, job, result, timing: Timing) -> list[str]:
     return notes
 
 
-def propagate_manager_email(deps, tenant_id, manager_id, old_email) -> list[int]:
+def propagate_manager_email(
+    deps: "Services", tenant_id: str, manager_id: str, old_email: str
+) -> list[int]:
     """Queue a sync of everyone whose TH manager_email is the manager's old address (their
     rules then read the manager's new one from EH)."""
     old = safeguards.key(old_email)
-    jobs = []
+    jobs: list[int] = []
     for employee_id, snap in deps.store.people.by_employee(tenant_id).items():
         if employee_id != manager_id and safeguards.key(snap["user"].get("manager_email")) == old:
             jobs.append(deps.store.jobs.queue_sync(tenant_id, employee_id, "employee_updated"))

@@ -5,30 +5,36 @@ The tenant file's `mode` is where a new tenant starts (shadow when it says nothi
 switches it, the database holds the mode and the file no longer matters.
 """
 
+from typing import TYPE_CHECKING, Any
+
+from thsync.config.tenants import Tenant
 from thsync.core.errors import UnknownMode
 from thsync.store.states import SHADOW_OUTCOMES
 from thsync.tribal_habits.client import THClient
 from thsync.tribal_habits.shadow import ShadowTHClient
 
+if TYPE_CHECKING:
+    from thsync.services import Services
+
 MODES = ("shadow", "live", "paused")
 
 
-def mode_of(services, tenant) -> str:
+def mode_of(services: "Services", tenant: Tenant) -> str:
     row = services.store.tenant_state.get_mode(tenant.id)
     return row["mode"] if row else tenant.mode
 
 
-def paused_tenants(services) -> list[str]:
+def paused_tenants(services: "Services") -> list[str]:
     return [t.id for t in services.registry.tenants() if mode_of(services, t) == "paused"]
 
 
-def set_mode(services, tenant, mode: str, changed_by: str) -> None:
+def set_mode(services: "Services", tenant: Tenant, mode: str, changed_by: str) -> None:
     if mode not in MODES:
         raise UnknownMode(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
     services.store.tenant_state.set_mode(tenant.id, mode, changed_by)
 
 
-def waiting(services, tenant) -> dict:
+def waiting(services: "Services", tenant: Tenant) -> dict[str, list[dict[str, Any]]]:
     """What switching to live would face: jobs waiting, and what shadow would have written."""
     store = services.store
     row = services.store.tenant_state.get_mode(tenant.id) or {}
@@ -43,13 +49,13 @@ def waiting(services, tenant) -> dict:
     }
 
 
-def go_live(services, tenant, changed_by: str, replay: bool) -> list[int]:
+def go_live(services: "Services", tenant: Tenant, changed_by: str, replay: bool) -> list[int]:
     """Switch to live; with `replay`, sync once more each person shadow would have written,
     from their latest delivery (EH is read afresh, so the write reflects today's record)."""
     set_mode(services, tenant, "live", changed_by)
     if not replay:
         return []
-    latest = {}
+    latest: dict[str, Any] = {}
     for job in waiting(services, tenant)["would_have"]:
         if job["employee_id"] not in latest and job["delivery_ids"]:
             latest[job["employee_id"]] = job["delivery_ids"][-1]
@@ -57,6 +63,6 @@ def go_live(services, tenant, changed_by: str, replay: bool) -> list[int]:
     return [job_id for job_id in queued if job_id is not None]
 
 
-def client_class(services, tenant) -> type[THClient]:
+def client_class(services: "Services", tenant: Tenant) -> type[THClient]:
     """Shadow mode: TH writes are recorded in the attempt's call log, not sent."""
     return ShadowTHClient if mode_of(services, tenant) == "shadow" else THClient

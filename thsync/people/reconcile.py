@@ -11,22 +11,30 @@ anybody's request path), and after a TH 429 it waits out the portal's pause and 
 """
 
 import logging
+from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo
 
+from thsync.config.tenants import Tenant
 from thsync.core.calls import CallLog
 from thsync.core.errors import AlreadyReconciling, RateLimited, SyncError, UnknownTenant
 from thsync.core.ratelimit import Limiter
 from thsync.people import safeguards
+from thsync.people.judging import EVENT, judge, plan_write
 from thsync.people.modes import mode_of
-from thsync.people.timing import describe, keep_schedule, plan_timing
-from thsync.rules.engine import decide_events
-from thsync.tribal_habits.user import diff_user, normalise_user
+from thsync.rules.ruleset import RuleSet
+from thsync.sources.base import HRSource, SourcePerson
+from thsync.tribal_habits.client import THClient
+
+if TYPE_CHECKING:
+    from thsync.services import Services
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+Write = tuple[str, dict[str, Any], dict[str, Any] | None]  # (kind, item, current TH user)
 
-EVENT = "reconciliation"
 PATIENCE = 180.0  # longest wait for a budget slot (a TH portal pause is 60 s)
 LISTS = (
     "created",
@@ -45,16 +53,20 @@ LISTS = (
 class Run:
     """What one reconciliation knows: the tenant, both listings, and the report so far."""
 
-    def __init__(self, services, tenant, ruleset, dry_run: bool):
+    def __init__(
+        self, services: "Services", tenant: Tenant, ruleset: RuleSet, dry_run: bool
+    ) -> None:
         self.services, self.tenant, self.ruleset = services, tenant, ruleset
         self.options = dict(ruleset.options)
         self.dry_run = dry_run
         self.now = datetime.fromtimestamp(services.clock.now(), ZoneInfo(tenant.time_zone))
-        self.report = {name: [] for name in LISTS}
+        self.report: dict[str, Any] = {name: [] for name in LISTS}
         self.report.update(dry_run=dry_run, unchanged=0)
-        self.writes = []  # (kind, item, current TH user or None)
+        self.writes: list[Write] = []
 
-    def load(self, source, employees: list, users: list) -> None:
+    def load(
+        self, source: HRSource, employees: list[dict[str, Any]], users: list[dict[str, Any]]
+    ) -> None:
         store = self.services.store
         self.source = source
         self.people = [(record, source.identify(record)) for record in employees]
@@ -69,18 +81,20 @@ class Run:
         self.known = known_keys([person for _, person in self.people], self.snapshots)
 
 
-def known_keys(people, snapshots) -> set:
+def known_keys(people: Iterable[SourcePerson], snapshots: dict[str, dict[str, Any]]) -> set[str]:
     """Every user_name a source's person could have in TH, whatever the tenant's user_name_from."""
     keys = {safeguards.key(value) for person in people for value in person.keys}
     keys.update(safeguards.key(s["user_name"]) for s in snapshots.values() if s["user_name"])
     return keys
 
 
-def reconcile(services, tenant_id: str, *, dry_run: bool = False, trigger: str = "cli") -> dict:
+def reconcile(
+    services: "Services", tenant_id: str, *, dry_run: bool = False, trigger: str = "cli"
+) -> dict[str, Any]:
     """Run one reconciliation; returns {id, summary, report}. Also stored with the run. One
     run per tenant at a time, across processes: AlreadyReconciling while another is going."""
     tenant, ruleset = services.registry.get(tenant_id)
-    if tenant is None:
+    if tenant is None or ruleset is None:  # the registry gives both or neither
         raise UnknownTenant(f"unknown tenant {tenant_id} (or its file does not load)")
     with services.store.reconciliations.exclusive(tenant_id) as ours:
         if not ours:
@@ -88,13 +102,15 @@ def reconcile(services, tenant_id: str, *, dry_run: bool = False, trigger: str =
         return run_reconciliation(services, tenant, ruleset, dry_run, trigger)
 
 
-def busy_message(services, tenant) -> str:
+def busy_message(services: "Services", tenant: Tenant) -> str:
     running = services.store.reconciliations.running(tenant.id)
     which = f" (#{running['id']}, trigger {running['trigger']})" if running else ""
     return f"a reconciliation of {tenant.id} is already running{which}: try again later"
 
 
-def run_reconciliation(services, tenant, ruleset, dry_run: bool, trigger: str) -> dict:
+def run_reconciliation(
+    services: "Services", tenant: Tenant, ruleset: RuleSet, dry_run: bool, trigger: str
+) -> dict[str, Any]:
     store, tenant_id = services.store, tenant.id
     mode = mode_of(services, tenant)
     dry_run = dry_run or mode == "paused"  # a paused tenant gets a report, never a write
@@ -126,7 +142,9 @@ def run_reconciliation(services, tenant, ruleset, dry_run: bool, trigger: str) -
     return {"id": rec_id, "summary": summary, "report": run.report}
 
 
-def open_clients(services, tenant, calls, stack: ExitStack):
+def open_clients(
+    services: "Services", tenant: Tenant, calls: CallLog, stack: ExitStack
+) -> tuple[HRSource, THClient]:
     patient = Limiter(services.store.budgets, services.clock, max_wait=PATIENCE)
     source = stack.enter_context(services.source_for(tenant, calls, limiter=patient))
     th = stack.enter_context(services.th_client(tenant, calls))
@@ -134,24 +152,23 @@ def open_clients(services, tenant, calls, stack: ExitStack):
     return source, th
 
 
-def patiently(services, call, *args):
+def patiently(services: "Services", call: Callable[..., T], *args: Any) -> T:
     """Call, and after a 429 wait out the pause and try again (twice at most)."""
-    for attempt in range(3):
+    for _ in range(2):
         try:
             return call(*args)
         except RateLimited as exc:
-            if attempt == 2:
-                raise
             services.clock.sleep(exc.retry_after)
+    return call(*args)  # the third 429 is raised
 
 
-def list_everything(run: Run, source, th) -> None:
+def list_everything(run: Run, source: HRSource, th: THClient) -> None:
     employees = patiently(run.services, lambda: list(source.iter_people()))
     users = patiently(run.services, lambda: list(th.iter_users()))
     run.load(source, employees, users)
 
 
-def count_calls(calls: list) -> dict:
+def count_calls(calls: list[dict[str, Any]]) -> dict[str, int]:
     counts = {"eh": 0, "th": 0, "th_writes": 0}
     for call in calls:
         counts[call["service"]] = counts.get(call["service"], 0) + 1
@@ -160,7 +177,7 @@ def count_calls(calls: list) -> dict:
     return counts
 
 
-def summarise(report: dict) -> dict:
+def summarise(report: dict[str, Any]) -> dict[str, int]:
     summary = {name: len(report.get(name) or []) for name in LISTS}
     summary["unchanged"] = report.get("unchanged", 0)
     return summary
@@ -169,7 +186,7 @@ def summarise(report: dict) -> dict:
 # -- judging each person -----------------------------------------------------------------------
 
 
-def judge_everyone(run: Run, source) -> None:
+def judge_everyone(run: Run, source: HRSource) -> None:
     wants_custom = run.ruleset.fetch_for(EVENT).get("custom_fields")
     for employee, person in run.people:
         custom = None
@@ -177,112 +194,6 @@ def judge_everyone(run: Run, source) -> None:
             custom = patiently(run.services, source.custom_fields, person.id)
         judge(run, employee, person, custom)
     report_unknown_users(run)
-
-
-def judge(run: Run, employee: dict, person, custom) -> None:
-    employee_id = person.id
-    manager = run.by_id.get(person.manager_id)
-    decision = decide_events(
-        run.ruleset, run.tenant, {}, [EVENT], employee, manager, custom, run.now
-    )
-    who = {"employee_id": employee_id, "name": person.name}
-    if decision.problems:
-        return _skip(run, who, "; ".join(decision.problems))
-    if employee_id in run.busy:
-        return _skip(run, who, "a webhook job for this person is waiting or running")
-    timing = plan_timing(decision, run.options, run.now.date(), run.tenant.time_zone)
-    _keep_timing(run, employee_id, timing)
-    decision = timing.decision
-    if decision.action == "skip":
-        return _skip(run, who, decision.reason)
-    payload = normalise_user(decision.payload)
-    who["user_name"] = payload["user_name"]
-    if _identity_held(run, employee_id, who, payload):
-        return None
-    current = run.users.get(safeguards.key(payload["user_name"]))
-    if current is None and timing.create_at and not timing.create_move_only:
-        return _skip(run, who, decision.reason)  # created on the start date, not now
-    if decision.action == "deactivate":
-        return _judge_leaver(run, who, current, decision.reason)
-    return _judge_active(run, who, current, decision, payload)
-
-
-def _skip(run: Run, who: dict, reason: str) -> None:
-    run.report["skipped"].append({**who, "reason": reason})
-
-
-def _keep_timing(run: Run, employee_id, timing) -> None:
-    for kind, at in (("create", timing.create_at), ("deactivate", timing.deactivate_at)):
-        if at is not None and not (kind == "create" and timing.create_move_only):
-            due = describe(at, run.tenant.time_zone)
-            run.report["scheduled"].append({"employee_id": employee_id, "action": kind, "due": due})
-    touches = {(employee_id, kind) for kind in timing.cancel} & run.scheduled
-    if run.dry_run or not (touches or timing.create_at or timing.deactivate_at):
-        return
-    keep_schedule(run.services.store, run.tenant.id, employee_id, timing)
-
-
-def _identity_held(run: Run, employee_id, who: dict, payload: dict) -> bool:
-    snapshot = run.snapshots.get(employee_id)
-    problem = safeguards.identity_change(snapshot, payload["user_name"])
-    if problem is None or safeguards.key(snapshot["user_name"]) not in run.users:
-        return False
-    run.report["held"].append({**who, "kind": "identity", "reason": problem})
-    if not run.dry_run:
-        safeguards.hold_identity(run.services, run.tenant, employee_id, problem, who)
-    return True
-
-
-def _judge_leaver(run: Run, who: dict, current, reason: str) -> None:
-    if current is None or current.get("active") is False:
-        run.report["unchanged"] += 1
-        return
-    off = safeguards.switched_off("deactivate", run.options)
-    if off:
-        return _skip(run, who, off)
-    _plan_write(run, "deactivate", {**who, "reason": reason}, current)
-
-
-def _judge_active(run: Run, who: dict, current, decision, payload: dict) -> None:
-    if current is None:
-        return _judge_missing(run, who, decision, payload)
-    wanted = {k: v for k, v in payload.items() if k not in decision.create_only | {"user_name"}}
-    changes = diff_user(current, wanted)
-    if not changes:
-        run.report["unchanged"] += 1
-        return
-    off = safeguards.switched_off("update", run.options)
-    if off:
-        return _skip(run, who, off)
-    if "email" in changes and _email_conflict(run, who, payload):
-        return
-    _plan_write(run, "update", {**who, "changes": changes}, current)
-
-
-def _judge_missing(run: Run, who: dict, decision, payload: dict) -> None:
-    if decision.action != "upsert":
-        return _skip(run, who, "not in Tribal Habits yet, and the rules only update people there")
-    off = safeguards.switched_off("create", run.options)
-    if off:
-        return _skip(run, who, off)
-    if _email_conflict(run, who, payload):
-        return
-    fields = {k: v for k, v in payload.items() if v not in ("", None)}
-    _plan_write(run, "create", {**who, "fields": fields}, None)
-
-
-def _email_conflict(run: Run, who: dict, payload: dict) -> bool:
-    holder = safeguards.email_holder(run.by_email, payload.get("email"), payload["user_name"])
-    if holder is None:
-        return False
-    run.report["conflicts"].append(
-        {**who, "email": payload.get("email"), "held_by": holder.get("user_name")}
-    )
-    return True
-
-
-def _plan_write(run: Run, kind: str, item: dict, current) -> None:
-    run.writes.append((kind, item, current))
 
 
 def report_unknown_users(run: Run) -> None:
@@ -297,7 +208,7 @@ def report_unknown_users(run: Run) -> None:
         if deactivate and entry["active"] and allowed:
             entry["action"] = "deactivate"
             item = {"employee_id": None, "user_name": user.get("user_name"), "name": ""}
-            _plan_write(run, "deactivate", {**item, "reason": f"not in {run.source.label}"}, user)
+            plan_write(run, "deactivate", {**item, "reason": f"not in {run.source.label}"}, user)
         run.report["unknown"].append(entry)
 
 
@@ -319,7 +230,7 @@ def guard_deactivations(run: Run) -> None:
         )
 
 
-def carry_out(run: Run, th) -> None:
+def carry_out(run: Run, th: THClient) -> None:
     if run.report["conflicts"]:
         alert_conflicts(run)
     for kind, item, current in run.writes:
@@ -331,16 +242,20 @@ def carry_out(run: Run, th) -> None:
         _record_write(run, kind, item, user)
 
 
-def _write(th, kind: str, item: dict, current):
+def _write(
+    th: THClient, kind: str, item: dict[str, Any], current: dict[str, Any] | None
+) -> dict[str, Any]:
     if kind == "create":
         return th.create_user(item["fields"])
+    if current is None:  # planned only for a user TH has
+        raise ValueError(f"no Tribal Habits user to {kind} for {item['user_name']}")
     if kind == "update":
         changes = {key: change["after"] for key, change in item["changes"].items()}
         return th.update_user(item["user_name"], changes, current)
     return th.update_user(item["user_name"], {"active": False}, current)
 
 
-def _record_write(run: Run, kind: str, item: dict, user) -> None:
+def _record_write(run: Run, kind: str, item: dict[str, Any], user: dict[str, Any] | None) -> None:
     section = {"create": "created", "update": "updated", "deactivate": "deactivated"}[kind]
     run.report[section].append(item)
     employee_id = item.get("employee_id")
@@ -361,7 +276,7 @@ def _record_write(run: Run, kind: str, item: dict, user) -> None:
     )
 
 
-def webhook_story(last_job: dict | None) -> str:
+def webhook_story(last_job: dict[str, Any] | None) -> str:
     """What the webhook path did about this person, i.e. why reconciliation had to."""
     if last_job is None:
         return "no webhook was received for this person"

@@ -12,9 +12,16 @@
 
 import logging
 import math
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
-from thsync.core.errors import HoldNotOpen
+from thsync.config.tenants import Tenant
+from thsync.core.errors import HoldNotOpen, UnknownTenant
+from thsync.tribal_habits.client import THClient
 from thsync.tribal_habits.user import normalise_user
+
+if TYPE_CHECKING:
+    from thsync.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -22,12 +29,12 @@ SWITCHES = {"create": "allow_create", "update": "allow_update", "deactivate": "a
 HOLD_COMMAND = "flask --app server holds release {id}   (or: holds discard {id})"
 
 
-def key(user_name) -> str:
+def key(user_name: object) -> str:
     """TH compares user names trimmed and case-blind."""
     return str(user_name or "").strip().lower()
 
 
-def switched_off(kind: str, options: dict) -> str | None:
+def switched_off(kind: str, options: dict[str, Any]) -> str | None:
     """The reason a kind of write is off for this tenant, or None when it is allowed."""
     option = SWITCHES[kind]
     if options.get(option, True) is False:
@@ -35,13 +42,13 @@ def switched_off(kind: str, options: dict) -> str | None:
     return None
 
 
-def mass_limit(active_users: int, options: dict) -> int:
+def mass_limit(active_users: int, options: dict[str, Any]) -> int:
     """The most deactivations one run may make without support's say-so."""
     share = math.floor(active_users * options.get("mass_deactivation_percent", 10) / 100)
     return max(share, int(options.get("mass_deactivation_min", 5)))
 
 
-def identity_change(snapshot: dict | None, user_name) -> str | None:
+def identity_change(snapshot: dict[str, Any] | None, user_name: object) -> str | None:
     """Why the person must be held, when the rules give them another user_name than TH's."""
     if not snapshot or not snapshot.get("user_name") or not user_name:
         return None
@@ -54,7 +61,9 @@ def identity_change(snapshot: dict | None, user_name) -> str | None:
     )
 
 
-def email_holder(users_by_email: dict, email, user_name) -> dict | None:
+def email_holder(
+    users_by_email: dict[str, dict[str, Any]], email: object, user_name: object
+) -> dict[str, Any] | None:
     """Another TH user holding this e-mail (TH refuses a second user with it)."""
     holder = users_by_email.get(key(email))
     if holder is not None and key(holder.get("user_name")) != key(user_name):
@@ -62,11 +71,11 @@ def email_holder(users_by_email: dict, email, user_name) -> dict | None:
     return None
 
 
-def index_by_email(users) -> dict:
+def index_by_email(users: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {key(u.get("email")): u for u in users if u.get("email")}
 
 
-def person_label(item: dict) -> str:
+def person_label(item: dict[str, Any]) -> str:
     parts = (item.get("first_name"), item.get("last_name"))
     name = item.get("name") or " ".join(p for p in parts if p)
     who = item.get("user_name") or item.get("employee_id")
@@ -77,7 +86,12 @@ def person_label(item: dict) -> str:
 
 
 def hold_mass_deactivation(
-    services, tenant, items: list, active: int, source: str, count: int | None = None
+    services: "Services",
+    tenant: Tenant,
+    items: list[dict[str, Any]],
+    active: int,
+    source: str,
+    count: int | None = None,
 ) -> int:
     """Hold a list of deactivations and e-mail it; returns the hold id. `count` is how many
     the run would deactivate in all (a burst's earlier ones went through before it was one)."""
@@ -105,7 +119,9 @@ def hold_mass_deactivation(
     return hold_id
 
 
-def hold_identity(services, tenant, employee_id, reason, item) -> int:
+def hold_identity(
+    services: "Services", tenant: Tenant, employee_id: str, reason: str, item: dict[str, Any]
+) -> int:
     existing = services.store.holds.open(tenant.id, "identity", employee_id)
     hold_id = services.store.holds.hold(tenant.id, "identity", reason, [item], employee_id)
     if existing is None:  # one e-mail per held person, not one per event
@@ -120,14 +136,16 @@ def hold_identity(services, tenant, employee_id, reason, item) -> int:
     return hold_id
 
 
-def release(services, hold_id) -> dict:
+def release(services: "Services", hold_id: int) -> dict[str, list[dict[str, Any]]]:
     """Carry out a held mass deactivation (support's decision); identity holds just close."""
     hold = services.store.holds.get(hold_id)
     if hold is None or hold["status"] != "held":
         raise HoldNotOpen(f"hold {hold_id} does not exist or was already decided")
     tenant, _ = services.registry.get(hold["tenant_id"])
-    done = {"deactivated": [], "failed": []}
+    done: dict[str, list[dict[str, Any]]] = {"deactivated": [], "failed": []}
     if hold["kind"] == "mass_deactivation":
+        if tenant is None:  # its file was removed or is broken: nobody to deactivate them in
+            raise UnknownTenant(f"hold {hold_id}: tenant {hold['tenant_id']} does not load")
         with services.th_client(tenant) as th:
             for item in hold["items"]:
                 _deactivate_one(th, item, done)
@@ -136,7 +154,9 @@ def release(services, hold_id) -> dict:
     return done
 
 
-def _deactivate_one(th, item: dict, done: dict) -> None:
+def _deactivate_one(
+    th: THClient, item: dict[str, Any], done: dict[str, list[dict[str, Any]]]
+) -> None:
     try:
         result = th.deactivate(item["user_name"])
         done["deactivated"].append({"user_name": item["user_name"], "outcome": result.action})
@@ -144,7 +164,7 @@ def _deactivate_one(th, item: dict, done: dict) -> None:
         done["failed"].append({"user_name": item["user_name"], "error": str(exc)})
 
 
-def discard(services, hold_id) -> None:
+def discard(services: "Services", hold_id: int) -> None:
     if not services.store.holds.resolve(hold_id, "discarded", {"discarded": True}):
         raise HoldNotOpen(f"hold {hold_id} does not exist or was already decided")
 
@@ -152,7 +172,14 @@ def discard(services, hold_id) -> None:
 # -- alerts ----------------------------------------------------------------------------------
 
 
-def alert(services, tenant, subject: str, message: str, items=(), command: str = "") -> None:
+def alert(
+    services: "Services",
+    tenant: Tenant,
+    subject: str,
+    message: str,
+    items: Iterable[str] = (),
+    command: str = "",
+) -> None:
     """E-mail the tenant's alert recipients and support; never lets a mail problem stop the
     sync."""
     try:
@@ -161,10 +188,10 @@ def alert(services, tenant, subject: str, message: str, items=(), command: str =
         log.exception("could not send the alert %r", subject)
 
 
-def _options(services, tenant_id) -> dict:
+def _options(services: "Services", tenant_id: str) -> dict[str, Any]:
     _, ruleset = services.registry.get(tenant_id)
     return dict(ruleset.options) if ruleset else {}
 
 
-def normalised_email(payload: dict):
+def normalised_email(payload: dict[str, Any] | None) -> object:
     return normalise_user(payload or {}).get("email")

@@ -4,15 +4,21 @@ runs as a tenant-wide job that any worker claims, never inside the tick: it take
 
 import logging
 from datetime import datetime, time
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from thsync.people.modes import paused_tenants
 from thsync.people.timing import DAY
 
+if TYPE_CHECKING:
+    from thsync.services import Services
+
 log = logging.getLogger(__name__)
 
 
-def next_reconcile_at(now: float, options: dict, zone: str, after_run: bool) -> float | None:
+def next_reconcile_at(
+    now: float, options: dict[str, Any], zone: str, after_run: bool
+) -> float | None:
     """The next periodic reconciliation: the first at reconcile_at_hour (tenant's time), then
     every reconcile_every_hours after the one that ran."""
     hours = options.get("reconcile_every_hours") or 0
@@ -28,7 +34,7 @@ def next_reconcile_at(now: float, options: dict, zone: str, after_run: bool) -> 
     return first.timestamp()
 
 
-def plan_reconciliations(services) -> None:
+def plan_reconciliations(services: "Services") -> None:
     """Make sure each tenant with a period has its next reconciliation planned."""
     store, now = services.store, services.clock.now()
     paused = set(paused_tenants(services))
@@ -44,7 +50,7 @@ def plan_reconciliations(services) -> None:
             store.schedule.plan(tenant.id, "", "reconcile", at, "periodic reconciliation")
 
 
-def tick(services) -> list[dict]:
+def tick(services: "Services") -> list[dict[str, Any]]:
     """Fire what is due (each action once across processes): each is queued as a job."""
     fired = services.store.schedule.fire_due()
     for action in fired:
@@ -52,14 +58,14 @@ def tick(services) -> list[dict]:
     return fired
 
 
-def _what(action) -> tuple:
+def _what(action: dict[str, Any]) -> tuple[str, str, int | None]:
     return action["action"], action["employee_id"] or action["tenant_id"], action["job_id"]
 
 
-def plan_next_reconciliation(services, tenant_id: str) -> None:
+def plan_next_reconciliation(services: "Services", tenant_id: str) -> None:
     """After a run: the next one reconcile_every_hours from now."""
     tenant, ruleset = services.registry.get(tenant_id)
-    if tenant is None:
+    if tenant is None or ruleset is None:  # the registry gives both or neither
         return
     now = services.clock.now()
     at = next_reconcile_at(now, ruleset.options, tenant.time_zone, after_run=True)
@@ -73,11 +79,11 @@ class Ticker:
 
     PLAN_EVERY = 60.0
 
-    def __init__(self, services):
+    def __init__(self, services: "Services") -> None:
         self.services = services
         self.planned_at = float("-inf")
 
-    def tick(self) -> list[dict]:
+    def tick(self) -> list[dict[str, Any]]:
         now = self.services.clock.now()
         if now - self.planned_at >= self.PLAN_EVERY:
             self.planned_at = now

@@ -12,9 +12,12 @@ start date moves the creation, a rescinded termination cancels the deactivation.
 import logging
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
+from thsync.core.clock import Clock
 from thsync.rules.engine import Decision
+from thsync.store.repositories import Store
 
 log = logging.getLogger(__name__)
 
@@ -29,11 +32,11 @@ class Timing:
     create_at: float | None = None  # plan (or move) the creation to this time
     create_move_only: bool = False  # only move a creation already planned
     deactivate_at: float | None = None
-    cancel: list = field(default_factory=list)  # kinds of pending action to cancel
+    cancel: list[str] = field(default_factory=list)  # kinds of pending action to cancel
     note: str = ""  # said in the job's reason when the decision itself does not say it
 
 
-def parse_day(value) -> date | None:
+def parse_day(value: object) -> date | None:
     if not value or not isinstance(value, str):
         return None
     try:
@@ -51,7 +54,7 @@ def describe(at: float, zone: str) -> str:
     return datetime.fromtimestamp(at, ZoneInfo(zone)).strftime(f"%Y-%m-%d %H:%M {zone}")
 
 
-def plan_timing(decision, options: dict, today: date, zone: str) -> Timing:
+def plan_timing(decision: Decision, options: dict[str, Any], today: date, zone: str) -> Timing:
     """Defer the decision when the tenant's options say the moment has not come yet."""
     timing = Timing(decision)
     if decision.action == "skip" and decision.rule is not None:
@@ -65,7 +68,9 @@ def plan_timing(decision, options: dict, today: date, zone: str) -> Timing:
     return timing
 
 
-def _plan_deactivation(timing: Timing, fields, options, today, zone) -> None:
+def _plan_deactivation(
+    timing: Timing, fields: dict[str, Any], options: dict[str, Any], today: date, zone: str
+) -> None:
     last_day = parse_day(fields.get("termination_date"))
     if not options.get("deactivate_at_end_of_last_day") or not last_day or last_day < today:
         timing.cancel.append("deactivate")  # rescinded, passed, or not deferred at all
@@ -82,7 +87,9 @@ def _plan_deactivation(timing: Timing, fields, options, today, zone) -> None:
     )
 
 
-def _plan_creation(timing: Timing, fields, options, today, zone) -> None:
+def _plan_creation(
+    timing: Timing, fields: dict[str, Any], options: dict[str, Any], today: date, zone: str
+) -> None:
     decision = timing.decision
     start = parse_day(fields.get("start_date"))
     if decision.action == "deactivate" or (timing.deactivate_at and decision.action == "skip"):
@@ -108,9 +115,9 @@ def _plan_creation(timing: Timing, fields, options, today, zone) -> None:
     )
 
 
-def keep_schedule(store, tenant_id: str, employee_id: str, timing: Timing) -> list[str]:
+def keep_schedule(store: Store, tenant_id: str, employee_id: str, timing: Timing) -> list[str]:
     """Write the timing's plan to the store; returns what changed, for the job's reason."""
-    done = []
+    done: list[str] = []
     for kind in timing.cancel:
         if store.schedule.cancel(
             tenant_id=tenant_id, employee_id=employee_id, action=kind, reason="EH changed"
@@ -127,5 +134,5 @@ def keep_schedule(store, tenant_id: str, employee_id: str, timing: Timing) -> li
     return done
 
 
-def today_in(clock, zone: str) -> date:
+def today_in(clock: Clock, zone: str) -> date:
     return datetime.fromtimestamp(clock.now(), ZoneInfo(zone)).date()
