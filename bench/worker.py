@@ -106,7 +106,8 @@ def floor(boxes, calls: list[dict], round_: int) -> float:
             )
         if answer.status_code != call["status"]:
             raise RuntimeError(
-                f"the baseline got {answer.status_code} for {call['path']}, the worker {call['status']}"
+                f"the baseline got {answer.status_code} for {call['path']}, "
+                f"the worker {call['status']}"
             )
     return time.perf_counter() - start
 
@@ -183,12 +184,12 @@ def run(database: str, jobs: int, rounds: int) -> dict:
     }
 
 
-def main() -> None:
+def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--jobs", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=3)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     kinds = ["sqlite", "postgresql"] if args.database == "both" else [args.database]
     report = {"at": time.strftime("%Y-%m-%d %H:%M:%S")}
     for kind in kinds:

@@ -231,14 +231,20 @@ def database_url(kind: str, tmp: Path, name: str) -> str:
 class Server:
     """Tenant files, the environment both server processes share, and the database URL."""
 
-    def __init__(self, tmp: Path, boxes: Boxes, tenants: int, db_url: str, settings=None):
+    def __init__(
+        self, tmp: Path, boxes: Boxes, tenants: int, db_url: str, settings=None, th_urls=None
+    ):
+        """th_urls: {tenant number: TH sandbox URL} for tenants whose portal is elsewhere."""
         self.tmp, self.boxes, self.tenants, self.db_url = tmp, boxes, tenants, db_url
         folder = tmp / "tenants"
         folder.mkdir()
         for n in range(tenants):
             (folder / f"{tenant_id(n)}.yaml").write_text(
                 TENANT_YAML.format(
-                    n=f"{n:03d}", client_id=CLIENT_ID, eh_url=boxes.eh, th_url=boxes.th
+                    n=f"{n:03d}",
+                    client_id=CLIENT_ID,
+                    eh_url=boxes.eh,
+                    th_url=(th_urls or {}).get(n, boxes.th),
                 )
             )
         rules = tmp / "rules"
