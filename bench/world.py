@@ -288,9 +288,22 @@ class Server:
         process = spawn(command, env=self.env)
         try:
             wait_for_port(self.port, process)
+            self.wait_ready(process)
             yield process
         finally:
             stop(process)
+
+    def wait_ready(self, process, seconds: float = 240) -> None:
+        """Until a web process answers (gunicorn binds before its workers have built the app)."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError("the web server exited during start-up")
+            with contextlib.suppress(requests.RequestException):
+                if requests.get(f"{self.url}/sign-in", timeout=60).status_code == 200:
+                    return
+            time.sleep(0.2)
+        raise RuntimeError(f"the web server did not answer within {seconds} s")
 
     def sign_in(self) -> None:
         page = self.http.get(f"{self.url}/sign-in", timeout=30)
