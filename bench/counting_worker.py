@@ -31,6 +31,7 @@ class Counts:
         self.rollbacks = 0
         self.checkouts = 0
         self.pings = 0
+        self.sqlite_traced = 0  # SQLite only: every statement SQLite itself ran
         self.shapes = Counter()
 
     def snapshot(self) -> tuple:
@@ -41,6 +42,7 @@ class Counts:
             self.rollbacks,
             self.checkouts,
             self.pings,
+            self.sqlite_traced,
         )
 
 
@@ -73,6 +75,14 @@ def attach(engine, counts: Counts) -> None:
     @event.listens_for(engine.pool, "checkout")
     def _checkout(dbapi_conn, record, proxy):
         counts.checkouts += 1
+        if engine.dialect.name == "sqlite" and not record.info.get("bench_traced"):
+            # the store's own BEGIN IMMEDIATE and PRAGMAs go to the DB-API connection directly,
+            # past the cursor events; SQLite's trace callback sees them too
+            dbapi_conn.set_trace_callback(lambda _sql: _traced())
+            record.info["bench_traced"] = True
+
+    def _traced():
+        counts.sqlite_traced += 1
 
     ping = engine.dialect.do_ping
 
@@ -91,8 +101,8 @@ def main() -> None:
     attach(services.store.db.engine, counts)
     worker = Worker(services)
     poll = services.settings["WORKER_POLL_SECONDS"]
-    counted = [0] * 6
-    idle = [0] * 7  # the six counts, then how many empty polls
+    counted = [0] * 7
+    idle = [0] * 8  # the seven counts, then how many empty polls
     shapes = Counter()
     done, deadline = 0, time.monotonic() + 1800
     with app.app_context():
@@ -109,14 +119,22 @@ def main() -> None:
                 counted = [a + b for a, b in zip(counted, delta, strict=True)]
                 shapes.update(counts.shapes - shapes_before)
     services.close()
-    names = ("statements", "begins", "commits", "rollbacks", "checkouts", "pings")
+    names = (
+        "statements",
+        "begins",
+        "commits",
+        "rollbacks",
+        "checkouts",
+        "pings",
+        "sqlite_traced_statements",
+    )
     result = {
         "jobs": done,
         "counted_jobs": done - WARM_UP,
         "dialect": services.store.db.dialect,
         "totals": dict(zip(names, counted, strict=True)),
-        "idle_polls": idle[6],
-        "idle_totals": dict(zip(names, idle[:6], strict=True)),
+        "idle_polls": idle[7],
+        "idle_totals": dict(zip(names, idle[:7], strict=True)),
         "shapes": dict(shapes.most_common()),
     }
     out.write_text(json.dumps(result, indent=2))
