@@ -121,11 +121,12 @@ def one_round(database: str, with_inflow: bool, window: float) -> dict:
         "jobs_per_s": (last - first) / window,
         "intake_acks_per_s": acks,
         "inflow_per_s": sum(sent) / (SKIP + window) if with_inflow else 0.0,
+        "inflow_target_per_s": rate if with_inflow else 0.0,
     }
 
 
 def run(database: str, rounds: int, window: float) -> dict:
-    subject, baseline, acks, inflows = [], [], [], []
+    subject, baseline, acks, inflows, targets = [], [], [], [], []
     for r in range(rounds):
         quiet = one_round(database, False, window)
         busy = one_round(database, True, window)
@@ -133,6 +134,7 @@ def run(database: str, rounds: int, window: float) -> dict:
         subject.append(busy["jobs_per_s"])
         acks += [quiet["intake_acks_per_s"], busy["intake_acks_per_s"]]
         inflows.append(busy["inflow_per_s"])
+        targets.append(busy["inflow_target_per_s"])
         print(
             f"  round {r}: {quiet['jobs_per_s']:.2f} jobs/s without inflow, "
             f"{busy['jobs_per_s']:.2f} with {busy['inflow_per_s']:.0f} webhooks/s "
@@ -145,6 +147,8 @@ def run(database: str, rounds: int, window: float) -> dict:
         "window_seconds": window,
         "intake_capacity_acks_per_s": [round(a, 1) for a in acks],
         "inflow_webhooks_per_s": [round(i, 1) for i in inflows],
+        # below its target, the load generator could not keep up: the round says less
+        "inflow_target_per_s": [round(t, 1) for t in targets],
         "jobs_per_s_with_inflow": figures["subject_median"],
         "jobs_per_s_without": figures["baseline_median"],
         "ratio": figures["ratio"],
