@@ -4,7 +4,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: install run test test-postgres test-all lint format check-rules bench clean
+.PHONY: install run test test-postgres test-all lint format check-rules bench clean \
+	bench-intake bench-rules bench-reconcile bench-worker bench-sql bench-onboarding bench-hung \
+	bench-memory bench-starvation
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
@@ -38,8 +40,15 @@ format: install
 check-rules: install         ## check every tenant and rule file
 	$(VENV)/bin/flask --app server rules check
 
-bench: install               ## the benchmark (not part of the tests)
+bench: install               ## every benchmark (not part of the tests; see README, Benchmark)
 	$(PY) -m bench.run
+
+# One benchmark each; BENCH_ARGS passes options, e.g. make bench-worker BENCH_ARGS="--jobs 1000"
+bench-intake bench-rules: bench-%: install
+	$(PY) -m bench.run --only $* $(BENCH_ARGS)
+
+bench-reconcile bench-worker bench-sql bench-onboarding bench-hung bench-memory bench-starvation: bench-%: install
+	$(PY) -m bench.$* $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache test-artifacts

@@ -6,9 +6,20 @@ beside a baseline measured in the same run, as a ratio:
     same settings and driven by the same load generator. Goal: ≥ 0.6× the bare endpoint.
 (b) rule evaluation per event through the engine (standard rules, trace, conditions) versus a
     hand-written minimal JMESPath + Jinja mapping of the same fields. Goal: ≤ 1.5× its cost.
+
+The worker's figures, each a module of its own with its own options (`python -m bench.<name>
+--help`) and results file (bench/results/<name>.json); here with their defaults:
+(d) worker: jobs/s of one worker process versus a requests loop making the same HTTP calls;
+(e) sql: SQL statements, commits and pings per job at 20 and 200 tenants (goal ≤ 8, flat);
+(f) onboarding: 300 new people under the real limits versus the TH quota minimum;
+(g) hung: the healthy tenants' jobs/s with one hung TH portal versus without (goal ≥ 0.9);
+(h) memory: RSS of a web and a worker process after 10,000 deliveries versus idle (≤ 1.1);
+(i) starvation: jobs/s with webhooks arriving at half the intake's capacity versus none (≥ 0.8).
+(c) reconciliation stays `python -m bench.reconcile`.
 """
 
 import argparse
+import importlib
 import json
 import os
 import platform
@@ -21,6 +32,7 @@ from zoneinfo import ZoneInfo
 from bench.evaluation import EVENTS, handwritten, run_engine
 from bench.load import compare
 
+WORKER_BENCHES = ("worker", "sql", "onboarding", "hung", "memory", "starvation")
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -71,7 +83,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--intake-rounds", type=int, default=5, help="alternating rounds")
     parser.add_argument("--rounds", type=int, default=400, help="rule evaluation rounds")
-    parser.add_argument("--only", choices=["intake", "rules"])
+    parser.add_argument("--only", choices=["intake", "rules", *WORKER_BENCHES])
     args = parser.parse_args()
     report = {
         "machine": f"{platform.node()} {os.cpu_count()} cpu, Python {platform.python_version()}",
@@ -83,6 +95,10 @@ def main() -> None:
     if args.only in (None, "intake"):
         report["intake"] = bench_intake(args.requests, args.concurrency, args.intake_rounds)
         print_section("(a) webhook intake", report["intake"])
+    for name in WORKER_BENCHES:
+        if args.only in (None, name):
+            importlib.import_module(f"bench.{name}").main([])
+            report[name] = json.loads((RESULTS / f"{name}.json").read_text())
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "latest.json").write_text(json.dumps(report, indent=2))
     print(f"\nwritten to {RESULTS / 'latest.json'}")
