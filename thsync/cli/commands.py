@@ -96,7 +96,7 @@ def preview_command(
 ) -> None:
     """Show what the rules decide for an event, without calling the HR source or TH."""
     tenant, ruleset = services().registry.get(tenant_id)
-    if tenant is None:
+    if tenant is None or ruleset is None:
         raise click.ClickException(f"unknown tenant {tenant_id} (or its file does not load)")
     event = json.loads(Path(event_file).read_text())
     source = services().source_for(tenant)  # reads the event only: no call is made

@@ -8,13 +8,15 @@ use `${NAME}` or `${NAME:-default}`.
 import difflib
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from thsync.core.errors import UnknownSource
-from thsync.core.yamlsafe import YamlError, load_yaml_file
+from thsync.core.yamlsafe import KeyPath, YamlError, load_yaml_file
 from thsync.sources.registry import DEFAULT_SOURCE, source_kind
 
 TENANT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
@@ -28,7 +30,8 @@ EH_API = "https://api.employmenthero.com/api/v1"
 EH_OAUTH = "https://oauth.employmenthero.com"
 
 # section -> {key: (required, kind)}; kinds: str, bool, list, enum values as a tuple
-SCHEMA = {
+Kind = str | tuple[str, ...]
+SCHEMA: dict[str | None, dict[str, tuple[bool, Kind]]] = {
     None: {
         "id": (False, "str"),
         "development_only": (False, "bool"),
@@ -66,7 +69,7 @@ class TenantError:
     key: str
     message: str
 
-    def __str__(self):
+    def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
         return f"{where}: {self.key}: {self.message}" if self.key else f"{where}: {self.message}"
 
@@ -74,7 +77,7 @@ class TenantError:
 class TenantFileErrors(Exception):
     """A tenant file is invalid."""
 
-    def __init__(self, errors):
+    def __init__(self, errors: list[TenantError]) -> None:
         super().__init__("\n".join(str(e) for e in errors))
         self.errors = errors
 
@@ -93,13 +96,13 @@ class Tenant:
     th_api_key: str = field(repr=False)
     th_update_mode: str
     th_send_invite: bool
-    alert_recipients: list
+    alert_recipients: list[str]
     webhook_token: str = field(repr=False)
     file: str = ""
     mode: str = "shadow"  # the initial mode; support's switches are kept in the database
     source: str = DEFAULT_SOURCE  # the HR source's kind, as thsync.sources.registry names it
 
-    def context(self) -> dict:
+    def context(self) -> dict[str, Any]:
         """What rules see of the tenant (no secrets)."""
         return {"id": self.id, "name": self.name, "time_zone": self.time_zone}
 
@@ -125,7 +128,7 @@ class Tenant:
 ENV_PREFIX = {"employment_hero": "EH", "tribal_habits": "TH", "webhook": "WEBHOOK"}
 
 
-def suggested_env_name(tenant_id: str, path: tuple) -> str:
+def suggested_env_name(tenant_id: str, path: KeyPath) -> str:
     """ACME_TH_API_KEY for tribal_habits.api_key of tenant acme: the README's convention."""
     section, key = path
     prefix = ENV_PREFIX[section]
@@ -134,15 +137,22 @@ def suggested_env_name(tenant_id: str, path: tuple) -> str:
 
 
 class _Checker:
-    def __init__(self, file, lines, env, tenant_id=""):
-        self.file, self.lines, self.env, self.errors = file, lines, env, []
+    def __init__(
+        self,
+        file: str,
+        lines: Mapping[KeyPath, int],
+        env: Mapping[str, str],
+        tenant_id: str = "",
+    ) -> None:
+        self.file, self.lines, self.env = file, lines, env
+        self.errors: list[TenantError] = []
         self.tenant_id = tenant_id
 
-    def error(self, path: tuple, message: str) -> None:
+    def error(self, path: KeyPath, message: str) -> None:
         line = self.lines.get(path) or self.lines.get(path[:1]) or None
         self.errors.append(TenantError(self.file, line, ".".join(path), message))
 
-    def resolve(self, path, value):
+    def resolve(self, path: KeyPath, value: object) -> object:
         if not isinstance(value, str):
             return value
         if path in SECRET_KEYS and not REFERENCE.fullmatch(value.strip()):
@@ -154,7 +164,7 @@ class _Checker:
             )
             return None
 
-        def substitute(match):
+        def substitute(match: re.Match[str]) -> str:
             name, default = match.group(1), match.group(2)
             if name in self.env:
                 return self.env[name]
@@ -165,7 +175,7 @@ class _Checker:
 
         return REFERENCE.sub(substitute, value)
 
-    def section(self, name, data) -> dict:
+    def section(self, name: str | None, data: object) -> dict[str, Any]:
         schema = SCHEMA[name]
         where = (name,) if name else ()
         if not isinstance(data, dict):
@@ -177,7 +187,7 @@ class _Checker:
                 tip = f"; did you mean '{hint[0]}'?" if hint else ""
                 allowed = ", ".join(schema)
                 self.error(where + (key,), f"unknown key (allowed: {allowed}){tip}")
-        out = {}
+        out: dict[str, Any] = {}
         for key, (required, kind) in schema.items():
             path = where + (key,)
             if key not in data or data[key] in (None, ""):
@@ -187,7 +197,7 @@ class _Checker:
             out[key] = self.value(path, kind, data[key])
         return out
 
-    def value(self, path, kind, raw):
+    def value(self, path: KeyPath, kind: Kind, raw: object) -> object:
         if kind == "section":
             return self.section(path[-1], raw)
         if kind == "bool":
@@ -203,7 +213,7 @@ class _Checker:
         return value
 
 
-def _validate(tenant_id, data, checker) -> None:
+def _validate(tenant_id: str, data: dict[str, Any], checker: _Checker) -> None:
     if not TENANT_ID.match(tenant_id):
         checker.error((), "the file name must be a tenant id: lower-case letters, digits, - or _")
     if data.get("id") not in (None, tenant_id):
@@ -217,7 +227,7 @@ def _validate(tenant_id, data, checker) -> None:
         checker.error(("webhook", "token"), "the token must be at least 24 characters")
 
 
-def _validate_source(data, checker) -> None:
+def _validate_source(data: dict[str, Any], checker: _Checker) -> None:
     """The source must be a registered kind, and the section it reads must be there."""
     try:
         kind = source_kind(data.get("source", DEFAULT_SOURCE))
@@ -233,7 +243,13 @@ def shown_name(path: Path) -> str:
     return f"{path.resolve().parent.name}/{path.name}"
 
 
-def build_tenant(tenant_id: str, path: Path, data: dict, lines: dict, env) -> Tenant:
+def build_tenant(
+    tenant_id: str,
+    path: Path,
+    data: dict[str, Any],
+    lines: Mapping[KeyPath, int],
+    env: Mapping[str, str],
+) -> Tenant:
     checker = _Checker(shown_name(path), lines, env, tenant_id)
     clean = checker.section(None, data)
     _validate_source(clean, checker)
@@ -263,7 +279,9 @@ def build_tenant(tenant_id: str, path: Path, data: dict, lines: dict, env) -> Te
     )
 
 
-def load_tenant(path: Path, env=None, production: bool = False) -> Tenant | None:
+def load_tenant(
+    path: Path, env: Mapping[str, str] | None = None, production: bool = False
+) -> Tenant | None:
     """Load and validate one tenant file; raises TenantFileErrors listing every problem.
     None for a development-only tenant (the demo) when running in production."""
     env = os.environ if env is None else env

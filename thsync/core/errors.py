@@ -11,20 +11,28 @@ already decided): the CLI reports those and nothing else, so a real bug is never
 one.
 """
 
-from typing import Self
+from typing import Any, Self
 
 
 class SyncError(Exception):
     """The sync failed."""
 
-    def __init__(self, message=None, *, service=None, status=None, body=None, decision=None):
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        service: str | None = None,
+        status: int | None = None,
+        body: str | None = None,
+        decision: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(message or self.__doc__)
         self.service = service  # "eh" or "th"
         self.status = status  # HTTP status, when there was a response
         self.body = body  # response excerpt (already truncated), when there was one
-        self.decision: dict | None = decision  # the job's decision (Decision.as_dict())
+        self.decision: dict[str, Any] | None = decision  # the job's decision (Decision.as_dict())
 
-    def with_decision(self, decision: dict) -> Self:
+    def with_decision(self, decision: dict[str, Any]) -> Self:
         """The same error, now carrying the decision of the job it stopped."""
         self.decision = decision
         return self
@@ -37,7 +45,9 @@ class TransientError(SyncError):
 class RateLimited(SyncError):
     """The service asked us to slow down (429): the job waits and is tried again."""
 
-    def __init__(self, message=None, *, retry_after=60.0, **kwargs):
+    def __init__(
+        self, message: str | None = None, *, retry_after: float = 60.0, **kwargs: Any
+    ) -> None:
         super().__init__(message, **kwargs)
         self.retry_after = retry_after
 
@@ -65,7 +75,7 @@ class UnknownSource(ConfigError):
 class DomainError(Exception):
     """Support asked for something that cannot be done as asked."""
 
-    def __init__(self, message=None):
+    def __init__(self, message: str | None = None) -> None:
         super().__init__(message or self.__doc__)
 
 

@@ -11,11 +11,18 @@ import hashlib
 import hmac
 import json
 import logging
+from typing import TYPE_CHECKING, Any
 
-from flask import Blueprint, current_app, jsonify, request
-from flask.sessions import SecureCookieSessionInterface
+from flask import Blueprint, Flask, Request, Response, current_app, jsonify, request
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 
+from thsync.config.tenants import Tenant
+from thsync.rules.ruleset import RuleSet
+from thsync.sources.base import HRSource
 from thsync.store.database import StoreUnavailable
+
+if TYPE_CHECKING:  # the app holds it; the pipeline imports nothing above itself
+    from thsync.services import Services
 
 log = logging.getLogger(__name__)
 bp = Blueprint("intake", __name__)
@@ -34,16 +41,16 @@ BODY_KEEP_ON_REJECT = 65536
 _DUMMY_TOKEN = "x" * 48
 
 
-def services():
+def services() -> "Services":
     return current_app.extensions["thsync"]
 
 
-def kept_headers() -> dict:
+def kept_headers() -> dict[str, str]:
     environ = request.environ  # read directly: Werkzeug's Headers view scans on every lookup
     return {name: environ[key] for name, key in KEPT_HEADERS if key in environ}
 
 
-def token_matches(tenant, token: str) -> bool:
+def token_matches(tenant: Tenant | None, token: str) -> bool:
     expected = tenant.webhook_token if tenant else _DUMMY_TOKEN
     ok = hmac.compare_digest(token.encode(), expected.encode())
     return ok and tenant is not None
@@ -54,7 +61,7 @@ def read_body(limit: int) -> bytes:
     return request.stream.read(limit + 1)
 
 
-def refuse(tenant_id, status, error, raw: bytes, size: int):
+def refuse(tenant_id: str, status: int, error: str, raw: bytes, size: int) -> tuple[Response, int]:
     text = raw[:BODY_KEEP_ON_REJECT].decode("utf-8", "replace")
     try:
         delivery_id = services().store.deliveries.record_rejected(
@@ -72,7 +79,7 @@ def refuse(tenant_id, status, error, raw: bytes, size: int):
     return jsonify(error=error, delivery_id=delivery_id), status
 
 
-def parse(raw: bytes):
+def parse(raw: bytes) -> tuple[dict[str, Any], None] | tuple[None, str]:
     try:
         body = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
@@ -82,7 +89,9 @@ def parse(raw: bytes):
     return body, None
 
 
-def delivery_meta(source, ruleset, body: dict, raw: bytes) -> dict:
+def delivery_meta(
+    source: HRSource, ruleset: RuleSet, body: dict[str, Any], raw: bytes
+) -> dict[str, Any]:
     meta = source.read_event(ruleset, body)
     event_id = meta.get("event_id")
     meta["event_id"] = str(event_id) if event_id not in (None, "") else None
@@ -94,9 +103,10 @@ def delivery_meta(source, ruleset, body: dict, raw: bytes) -> dict:
 
 
 @bp.post("/webhooks/<tenant_id>/<token>")
-def receive(tenant_id, token):
+def receive(tenant_id: str, token: str) -> tuple[Response, int] | Response:
     tenant, ruleset = services().registry.get(tenant_id)
-    if not token_matches(tenant, token):
+    matches = token_matches(tenant, token)  # compared even for an unknown tenant
+    if not matches or tenant is None or ruleset is None:  # no match without a tenant
         return jsonify(error="not found"), 404
     limit = services().settings["MAX_BODY_BYTES"]
     raw = read_body(limit)
@@ -104,8 +114,8 @@ def receive(tenant_id, token):
         size = max(request.content_length or 0, len(raw))
         return refuse(tenant_id, 413, f"the body is larger than {limit} bytes", raw, size)
     body, problem = parse(raw)
-    if problem:
-        return refuse(tenant_id, 400, problem, raw, len(raw))
+    if body is None:
+        return refuse(tenant_id, 400, str(problem), raw, len(raw))
     source = services().source_for(tenant)  # opening one is cheap: no client until a call
     meta = delivery_meta(source, ruleset, body, raw)
     if not meta["employee_id"]:
@@ -114,7 +124,9 @@ def receive(tenant_id, token):
     return accept(tenant_id, body, raw, meta)
 
 
-def accept(tenant_id, body, raw, meta):
+def accept(
+    tenant_id: str, body: dict[str, Any], raw: bytes, meta: dict[str, Any]
+) -> tuple[Response, int] | Response:
     try:
         accepted = services().store.deliveries.accept(
             tenant_id, headers=kept_headers(), body=raw.decode("utf-8"), meta=meta
@@ -132,21 +144,21 @@ def accept(tenant_id, body, raw, meta):
         meta["employee_id"],
     )
     code = 200 if accepted.duplicate else 202
-    body = json.dumps({"status": status, "delivery_id": accepted.delivery_id})
-    return current_app.response_class(body, status=code, mimetype="application/json")
+    answer = json.dumps({"status": status, "delivery_id": accepted.delivery_id})
+    return current_app.response_class(answer, status=code, mimetype="application/json")
 
 
 class NoSessionForWebhooks(SecureCookieSessionInterface):
     """EH's deliveries carry no cookies and need none: skip the session (signing it costs a
     fifth of a delivery's time) and never set a cookie on a webhook answer."""
 
-    def open_session(self, app, request):
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
         if request.path.startswith("/webhooks/"):
             return self.null_session_class()
         return super().open_session(app, request)
 
 
-def init_app(app) -> None:
+def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     if type(app.session_interface) is SecureCookieSessionInterface:
         app.session_interface = NoSessionForWebhooks()

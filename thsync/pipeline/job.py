@@ -6,15 +6,30 @@ delivery can never write stale data.
 """
 
 import json
+from collections.abc import Iterable
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo
 
+from thsync.config.tenants import Tenant
+from thsync.core import http
 from thsync.core.errors import PermanentError, SyncError
 from thsync.people.lifecycle import after_apply, before_apply
+from thsync.people.timing import Timing
 from thsync.rules.engine import Decision, decide_events
+from thsync.rules.ruleset import RuleSet
+from thsync.sources.base import HRSource
+from thsync.store.jobs import Job
+from thsync.store.repositories import Store
 from thsync.store.states import JobStatus, Outcome
+from thsync.tribal_habits.client import THClient, UpsertResult
+
+if TYPE_CHECKING:  # handed in by the composition root
+    from thsync.services import Services
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -22,10 +37,10 @@ class Result:
     status: JobStatus  # SUCCEEDED | SKIPPED
     outcome: Outcome
     reason: str
-    decision: dict  # Decision.as_dict(): what the job and its attempt keep
+    decision: dict[str, Any]  # Decision.as_dict(): what the job and its attempt keep
 
 
-def latest_event(store, job) -> dict:
+def latest_event(store: Store, job: Job) -> dict[str, Any]:
     for delivery_id in reversed(job.delivery_ids):
         delivery = store.deliveries.get(delivery_id)
         if delivery and delivery.get("body"):
@@ -33,11 +48,11 @@ def latest_event(store, job) -> dict:
     return {}
 
 
-def unique(items) -> list:
+def unique(items: Iterable[T | None]) -> list[T]:
     return list(dict.fromkeys(item for item in items if item))
 
 
-def fetch_plan(ruleset, event_types) -> dict:
+def fetch_plan(ruleset: RuleSet, event_types: Iterable[str | None]) -> dict[str, bool]:
     plan = {"employee": False, "manager": False, "custom_fields": False}
     for event_type in event_types:
         for key, wanted in ruleset.fetch_for(event_type).items():
@@ -45,7 +60,12 @@ def fetch_plan(ruleset, event_types) -> dict:
     return plan
 
 
-def fetch_people(source, person_id, event, plan) -> tuple:
+People = tuple[dict[str, Any] | None, dict[str, Any] | None, dict[str, Any] | None]
+
+
+def fetch_people(
+    source: HRSource, person_id: str, event: dict[str, Any], plan: dict[str, bool]
+) -> People:
     """(employee, manager, custom_fields) as the rules asked for them."""
     if not plan["employee"]:
         return source.event_person(event), None, None
@@ -57,7 +77,7 @@ def fetch_people(source, person_id, event, plan) -> tuple:
     return employee, manager, custom
 
 
-def apply(th, decision: Decision) -> tuple[JobStatus, Outcome, object]:
+def apply(th: THClient, decision: Decision) -> tuple[JobStatus, Outcome, UpsertResult | None]:
     """Carry the decision out in TH: (status, outcome, upsert result or None)."""
     payload = decision.payload or {}
     if decision.action == "skip":
@@ -72,7 +92,7 @@ def apply(th, decision: Decision) -> tuple[JobStatus, Outcome, object]:
     return JobStatus.SUCCEEDED, Outcome(result.action), result
 
 
-def explain(decision: Decision, outcome: Outcome, result) -> str:
+def explain(decision: Decision, outcome: Outcome, result: UpsertResult | None) -> str:
     if outcome == Outcome.ABSENT and decision.action == "update":
         return "not in Tribal Habits yet, and this rule only updates existing people"
     if outcome == Outcome.ABSENT:
@@ -82,16 +102,18 @@ def explain(decision: Decision, outcome: Outcome, result) -> str:
     return decision.reason
 
 
-def run_job(job, deps, recorder) -> Result:
+def run_job(job: Job, deps: "Services", recorder: http.Recorder | None) -> Result:
     """Raises the errors of thsync.core.errors (a SyncError carrying the job's decision once
     there is one); the worker maps them onto the job state machine."""
     with ExitStack() as clients:
         return sync_person(job, deps, recorder, clients)
 
 
-def sync_person(job, deps, recorder, clients: ExitStack) -> Result:
+def sync_person(
+    job: Job, deps: "Services", recorder: http.Recorder | None, clients: ExitStack
+) -> Result:
     tenant, ruleset = deps.registry.get(job.tenant_id)
-    if tenant is None:
+    if tenant is None or ruleset is None:  # both, or neither
         raise PermanentError(f"tenant {job.tenant_id} is not configured (or its file is broken)")
     event = latest_event(deps.store, job)
     event_types = unique(job.event_types)
@@ -114,7 +136,9 @@ def sync_person(job, deps, recorder, clients: ExitStack) -> Result:
     return carry_out(deps, tenant, job, th, decision, timing)
 
 
-def carry_out(deps, tenant, job, th, decision: Decision, timing) -> Result:
+def carry_out(
+    deps: "Services", tenant: Tenant, job: Job, th: THClient, decision: Decision, timing: Timing
+) -> Result:
     """Write to TH, keep what TH now holds, then plan the person's future actions."""
     try:
         status, outcome, result = apply(th, decision)

@@ -11,6 +11,8 @@ person calls nobody either; the thread beats whatever the job is doing. It waits
 import logging
 import threading
 
+from thsync.store.jobs import Job, Jobs
+
 log = logging.getLogger(__name__)
 
 
@@ -18,7 +20,7 @@ class Heartbeat:
     """`with Heartbeat(jobs, job, lease):` around a job's run. If another worker took the job
     over meanwhile (this one's lease had run out), the beat stops and finish() is refused."""
 
-    def __init__(self, jobs, job, lease_seconds: float):
+    def __init__(self, jobs: Jobs, job: Job, lease_seconds: float) -> None:
         self.jobs, self.job, self.lease = jobs, job, lease_seconds
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, name=f"lease-{job.id}", daemon=True)
@@ -27,7 +29,7 @@ class Heartbeat:
         self._thread.start()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
 

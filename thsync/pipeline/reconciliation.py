@@ -8,17 +8,22 @@ periodic run is planned, whatever happened.
 """
 
 import logging
+from typing import TYPE_CHECKING
 
 from thsync.core.errors import AlreadyReconciling
 from thsync.people.reconcile import reconcile
 from thsync.people.scheduler import plan_next_reconciliation
 from thsync.pipeline.job import Result
+from thsync.store.jobs import Job
 from thsync.store.states import JobStatus, Outcome
+
+if TYPE_CHECKING:  # handed in by the worker
+    from thsync.services import Services
 
 log = logging.getLogger(__name__)
 
 
-def run_reconciliation_job(job, services) -> Result:
+def run_reconciliation_job(job: Job, services: "Services") -> Result:
     """Never raises: the outcome of the run is the job's."""
     try:
         done = reconcile(services, job.tenant_id, trigger="schedule")
@@ -35,6 +40,6 @@ def run_reconciliation_job(job, services) -> Result:
     return Result(JobStatus.SUCCEEDED, Outcome.RECONCILED, reason, decision)
 
 
-def describe_run(rec_id: int, summary: dict) -> str:
+def describe_run(rec_id: int, summary: dict[str, int]) -> str:
     counts = ", ".join(f"{name} {n}" for name, n in summary.items() if n)
     return f"reconciliation #{rec_id}: {counts or 'nothing to do'}"

@@ -11,16 +11,22 @@ import random
 import socket
 import threading
 import traceback
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from thsync.core.calls import CallLog
 from thsync.core.errors import SyncError
 from thsync.people.modes import paused_tenants
 from thsync.people.scheduler import Ticker
-from thsync.pipeline.job import run_job
+from thsync.pipeline.job import Result, run_job
 from thsync.pipeline.lease import Heartbeat
 from thsync.pipeline.reconciliation import run_reconciliation_job
 from thsync.pipeline.retry import RetryPolicy, next_step
+from thsync.store.jobs import Job
 from thsync.store.states import WHOLE_TENANT, AttemptOutcome, JobStatus, Outcome
+
+if TYPE_CHECKING:  # handed in by the composition root, which starts the worker
+    from thsync.services import Services
 
 log = logging.getLogger(__name__)
 KEEPS_FAILING_AFTER = 3  # attempts; the tenant's alert recipients hear of it then
@@ -31,7 +37,12 @@ def worker_name() -> str:
 
 
 class Worker:
-    def __init__(self, services, name: str | None = None, rand=random.random):
+    def __init__(
+        self,
+        services: "Services",
+        name: str | None = None,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
         self.services = services
         self.name = name or worker_name()
         self.rand = rand
@@ -46,7 +57,7 @@ class Worker:
         waiting = [t.id for t in self.services.registry.tenants() if t.th_limiter_key in blocked]
         return waiting + paused_tenants(self.services)  # a paused tenant's jobs wait too
 
-    def run_once(self, ignore_run_after: bool = False):
+    def run_once(self, ignore_run_after: bool = False) -> Job | None:
         store = self.services.store
         store.jobs.dispatch(self.services.settings["COALESCE_SECONDS"])
         self.services.alert_desk.tick_safely()  # grouped alerts, silence, the outbox
@@ -62,7 +73,7 @@ class Worker:
         self._run(job)
         return job
 
-    def _run(self, job) -> None:
+    def _run(self, job: Job) -> None:
         """The claim started the attempt row; the heartbeat keeps the lease while the job runs
         (it stops before the job is moved on, so it never mistakes that for a takeover)."""
         calls = CallLog(self.services.clock)
@@ -74,12 +85,12 @@ class Worker:
             return
         self._complete(job, result, calls)
 
-    def _perform(self, job, calls):
+    def _perform(self, job: Job, calls: CallLog) -> Result:
         if job.employee_id == WHOLE_TENANT:
             return run_reconciliation_job(job, self.services)
         return run_job(job, self.services, calls)
 
-    def _complete(self, job, result, calls) -> None:
+    def _complete(self, job: Job, result: Result, calls: CallLog) -> None:
         failed = result.status == JobStatus.FAILED  # a reconciliation that failed is not retried
         self.services.store.jobs.record_attempt(
             job,
@@ -98,7 +109,7 @@ class Worker:
         )
         log.info("job %s %s: %s (%s)", job.id, result.status, result.outcome, result.reason)
 
-    def _fail(self, job, exc, calls) -> None:
+    def _fail(self, job: Job, exc: Exception, calls: CallLog) -> None:
         step = next_step(self.policy, job.attempts, exc, self.rand())
         error = f"{type(exc).__name__}: {exc}"
         if not hasattr(exc, "service"):
@@ -158,7 +169,7 @@ class Worker:
                 stop.wait(poll)
 
 
-def start_thread(services) -> tuple[threading.Thread, threading.Event]:
+def start_thread(services: "Services") -> tuple[threading.Thread, threading.Event]:
     stop = threading.Event()
     worker = Worker(services)
     thread = threading.Thread(target=worker.run_forever, args=(stop,), name="worker", daemon=True)

@@ -19,13 +19,21 @@ A deactivate decision carries only `user_name` and `active: false`: a broken map
 must never keep a leaver active.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from jmespath.exceptions import JMESPathError
 
 from thsync.rules.conditions import ConditionError
+from thsync.rules.jmes import Expr
 from thsync.rules.render import render_payload
+from thsync.rules.rule import Rule
+from thsync.rules.ruleset import RuleSet
+
+if TYPE_CHECKING:  # the tenant is handed in; the rules import nothing of config
+    from thsync.config.tenants import Tenant
 
 REQUIRED = {
     "upsert": ("user_name", "first_name", "last_name", "email"),
@@ -39,16 +47,16 @@ class Decision:
     action: str  # upsert | update | deactivate | skip
     rule: str | None
     reason: str
-    extracted: dict
-    payload: dict | None
-    create_only: frozenset
-    trace: list
-    problems: list = field(default_factory=list)
-    changes: dict | None = None  # what the TH write changed, once it was carried out
+    extracted: dict[str, Any]
+    payload: dict[str, Any] | None
+    create_only: frozenset[str]
+    trace: list[dict[str, Any]]
+    problems: list[str] = field(default_factory=list)
+    changes: dict[str, Any] | None = None  # what the TH write changed, once it was carried out
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         """The decision as a job, its attempts and the event page keep it (JSON)."""
-        data = {
+        data: dict[str, Any] = {
             "action": self.action,
             "rule": self.rule,
             "reason": self.reason,
@@ -64,14 +72,14 @@ class Decision:
 
 
 def build_context(
-    event: dict,
+    event: dict[str, Any] | None,
     event_type: str | None,
-    employee: dict | None,
-    manager: dict | None,
-    custom_fields: dict | None,
-    tenant: dict,
+    employee: dict[str, Any] | None,
+    manager: dict[str, Any] | None,
+    custom_fields: dict[str, Any] | None,
+    tenant: dict[str, Any] | None,
     now: datetime,
-) -> dict:
+) -> dict[str, Any]:
     """What rules read. `now` must be aware and in the tenant's time zone: `today` is the
     tenant's date, which decides whether a termination date has passed."""
     if now.tzinfo is None or now.utcoffset() is None:
@@ -91,18 +99,19 @@ def build_context(
 class _Run:
     """One evaluation: the context, extraction results shared between rules, the trace."""
 
-    def __init__(self, ruleset, context: dict):
+    def __init__(self, ruleset: RuleSet, context: dict[str, Any]) -> None:
         self.context = {**context, "options": dict(ruleset.options)}
         self.event_type = context.get("event_type")
-        self.cache: dict[int, tuple] = {}
-        self.trace: list[dict] = []
+        self.cache: dict[int, tuple[Any, str | None]] = {}
+        self.trace: list[dict[str, Any]] = []
 
-    def note(self, rule, matched: bool, why: str) -> None:
+    def note(self, rule: Rule, matched: bool, why: str) -> None:
         entry = {"rule": rule.name, "file": rule.file, "line": rule.line}
         self.trace.append({**entry, "matched": matched, "why": why})
 
-    def extract(self, rule) -> tuple[dict, list]:
-        fields, problems = {}, []
+    def extract(self, rule: Rule) -> tuple[dict[str, Any], list[str]]:
+        fields: dict[str, Any] = {}
+        problems: list[str] = []
         for name, expr in rule.extract.items():
             if id(expr) not in self.cache:
                 self.cache[id(expr)] = search(expr, self.context)
@@ -111,7 +120,7 @@ class _Run:
                 problems.append(f"rule '{rule.name}' → extract.{name}: {error}")
         return fields, problems
 
-    def try_rule(self, rule) -> Decision | None:
+    def try_rule(self, rule: Rule) -> Decision | None:
         if not rule.enabled:
             self.note(rule, False, "disabled (enabled: false)")
             return None
@@ -129,7 +138,7 @@ class _Run:
         self.note(rule, held, why)
         return decide(rule, why, fields, problems, self) if held else None
 
-    def failed(self, rule, fields: dict, problem: str) -> Decision:
+    def failed(self, rule: Rule, fields: dict[str, Any], problem: str) -> Decision:
         reason = f"rule '{rule.name}' could not be evaluated"
         return Decision(
             "skip", rule.name, reason, fields, None, rule.create_only, self.trace, [problem]
@@ -140,7 +149,7 @@ class _Run:
         return Decision("skip", None, reason, {}, None, frozenset({"user_name"}), self.trace)
 
 
-def search(expr, context) -> tuple:
+def search(expr: Expr, context: dict[str, Any]) -> tuple[Any, str | None]:
     """(value, error text or None): data may hold anything, so a type error is data, not a
     crash."""
     try:
@@ -149,9 +158,9 @@ def search(expr, context) -> tuple:
         return None, str(exc)
 
 
-def check_rule(rule, event_type, scope) -> tuple[bool, str]:
+def check_rule(rule: Rule, event_type: str | None, scope: dict[str, Any]) -> tuple[bool, str]:
     """(matched, why) for a rule whose triggers name this event."""
-    failures = []
+    failures: list[str] = []
     for trigger in rule.triggers:
         if not trigger.covers(event_type):
             continue
@@ -170,7 +179,9 @@ def check_rule(rule, event_type, scope) -> tuple[bool, str]:
     return held, f"{why}; {when_why}" if held else f"when: {when_why}"
 
 
-def decide(rule, why: str, fields: dict, problems: list, run: _Run) -> Decision:
+def decide(
+    rule: Rule, why: str, fields: dict[str, Any], problems: list[str], run: _Run
+) -> Decision:
     reason = rule.reason or f"rule '{rule.name}' matched: {why}"
     payload = None
     if rule.action != "skip":
@@ -181,7 +192,7 @@ def decide(rule, why: str, fields: dict, problems: list, run: _Run) -> Decision:
     )
 
 
-def render_for(rule, variables: dict) -> tuple[dict, list]:
+def render_for(rule: Rule, variables: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     items = rule.payload
     if rule.action == "deactivate":
         items = {key: item for key, item in items.items() if key == "user_name"}
@@ -195,7 +206,7 @@ def render_for(rule, variables: dict) -> tuple[dict, list]:
     return payload, problems
 
 
-def evaluate(ruleset, context: dict) -> Decision:
+def evaluate(ruleset: RuleSet, context: dict[str, Any]) -> Decision:
     """The first matching rule's decision, or a skip saying no rule matched."""
     run = _Run(ruleset, context)
     for rule in ruleset.rules:
@@ -218,9 +229,18 @@ def format_trace(decision: Decision) -> str:
 PRECEDENCE = {"deactivate": 4, "upsert": 3, "update": 2, "skip": 1}
 
 
-def decide_events(ruleset, tenant, event, event_types, employee, manager, custom, now: datetime):
+def decide_events(
+    ruleset: RuleSet,
+    tenant: "Tenant",
+    event: dict[str, Any] | None,
+    event_types: Iterable[str | None] | None,
+    employee: dict[str, Any] | None,
+    manager: dict[str, Any] | None,
+    custom: dict[str, Any] | None,
+    now: datetime,
+) -> Decision:
     """The strongest decision over the job's event types (a coalesced job may carry several)."""
-    decisions = []
+    decisions: list[Decision] = []
     for event_type in event_types or [None]:
         context = build_context(
             event=event,

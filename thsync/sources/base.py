@@ -13,7 +13,10 @@ work with any source's records.
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Protocol, Self, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, Self, runtime_checkable
+
+if TYPE_CHECKING:  # the rules are handed in; a source imports nothing of them
+    from thsync.rules.ruleset import RuleSet
 
 # What `read_event` returns: the intake stores these with every delivery.
 EVENT_FIELDS = ("event_type", "event_id", "employee_id", "organisation_id")
@@ -26,7 +29,7 @@ class SourcePerson:
     id: str | None
     manager_id: str | None = None
     name: str = ""
-    keys: tuple = field(default=())  # values a TH user_name could hold for this person
+    keys: tuple[str, ...] = field(default=())  # values a TH user_name could hold for this person
 
 
 @runtime_checkable
@@ -43,19 +46,19 @@ class HRSource(Protocol):
 
     def __enter__(self) -> Self: ...
 
-    def __exit__(self, *exc_info) -> None: ...
+    def __exit__(self, *exc_info: object) -> None: ...
 
     # -- webhooks ------------------------------------------------------------------------
 
-    def read_event(self, ruleset, body: dict) -> dict:
+    def read_event(self, ruleset: "RuleSet", body: dict[str, Any]) -> dict[str, Any]:
         """EVENT_FIELDS from a webhook body (None for any it does not hold); never raises."""
         ...
 
-    def event_field(self, ruleset, name: str) -> str:
+    def event_field(self, ruleset: "RuleSet", name: str) -> str:
         """Where `name` is read from in a body, for messages ("no employee id at data.id")."""
         ...
 
-    def event_person(self, body: dict) -> dict:
+    def event_person(self, body: dict[str, Any]) -> dict[str, Any]:
         """The person a webhook body carries itself, for rules that fetch nothing."""
         ...
 
@@ -65,23 +68,23 @@ class HRSource(Protocol):
         """The tenant's organisation in the source; raises NotConnected before connecting."""
         ...
 
-    def get_person(self, person_id: str) -> dict | None:
+    def get_person(self, person_id: str) -> dict[str, Any] | None:
         """The person's record, or None when the source has (or shows) no such person."""
         ...
 
-    def get_manager(self, person: dict) -> dict | None:
+    def get_manager(self, person: dict[str, Any]) -> dict[str, Any] | None:
         """The record of the person's manager, or None when they have none."""
         ...
 
-    def custom_fields(self, person_id: str) -> dict:
+    def custom_fields(self, person_id: str) -> dict[str, Any]:
         """The person's custom fields as {name: value}."""
         ...
 
-    def iter_people(self) -> Iterator[dict]:
+    def iter_people(self) -> Iterator[dict[str, Any]]:
         """Everyone in the organisation, read a page at a time."""
         ...
 
-    def identify(self, person: dict) -> SourcePerson:
+    def identify(self, person: dict[str, Any]) -> SourcePerson:
         """The id, manager id, name and user_name candidates of one record."""
         ...
 
@@ -95,7 +98,9 @@ class HRSource(Protocol):
         """(where to send the customer to authorise, the secret to keep until they return)."""
         ...
 
-    def complete_connection(self, redirect_uri: str, code: str, secret: str) -> list[dict]:
+    def complete_connection(
+        self, redirect_uri: str, code: str, secret: str
+    ) -> list[dict[str, Any]]:
         """Finish authorising with the code from the redirect; returns the organisations the
         authorising user may pick from ({id, name, role})."""
         ...

@@ -4,10 +4,17 @@ for a test's stand-in, with register_source); nothing in the pipeline names a so
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+from thsync.core import http
 from thsync.core.errors import UnknownSource
+from thsync.core.ratelimit import Limiter
 from thsync.sources.base import HRSource
 from thsync.sources.employment_hero.source import EmploymentHeroSource
+
+if TYPE_CHECKING:  # handed in by the layers above
+    from thsync.config.tenants import Tenant
+    from thsync.services import Services
 
 DEFAULT_SOURCE = "employment_hero"
 
@@ -48,7 +55,12 @@ def source_kind(name: str) -> SourceKind:
         ) from None
 
 
-def open_source(services, tenant, recorder=None, limiter=None) -> HRSource:
+def open_source(
+    services: "Services",
+    tenant: "Tenant",
+    recorder: http.Recorder | None = None,
+    limiter: Limiter | None = None,
+) -> HRSource:
     """The tenant's source, opened with the shared limiter unless the caller brings its own."""
     kind = source_kind(tenant.source)
     return kind.open(services, tenant, recorder=recorder, limiter=limiter or services.limiter)

@@ -1,14 +1,17 @@
 """Jobs and their attempts: queue, claim, lease, finish (the state machine is in schema)."""
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from thsync.store import locks
 from thsync.store import schema as s
-from thsync.store.database import Repository, StoreUnavailable, dumps, loads
+from thsync.store.database import Database, Repository, StoreUnavailable, dumps, inserted_id, loads
+from thsync.store.deliveries import Deliveries
 from thsync.store.states import UNFINISHED, WAITING, AttemptOutcome, JobStatus
 
 CUT_OFF_ERROR = (
@@ -23,8 +26,8 @@ class Job:
     tenant_id: str
     employee_id: str
     status: str
-    event_types: list
-    delivery_ids: list
+    event_types: list[str | None]
+    delivery_ids: list[int]
     attempts: int
     run_after: float
     created_at: float
@@ -32,12 +35,12 @@ class Job:
     outcome: str | None = None
     reason: str | None = None
     last_error: str | None = None
-    decision: dict | None = None
+    decision: dict[str, Any] | None = None
     attempt_id: int | None = None  # this claim's attempt row
-    extra: dict = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
-def row_to_job(row) -> Job:
+def row_to_job(row: sa.Row[Any]) -> Job:
     return Job(
         id=row.id,
         tenant_id=row.tenant_id,
@@ -57,7 +60,7 @@ def row_to_job(row) -> Job:
 
 
 class Jobs(Repository):
-    def __init__(self, db, deliveries):
+    def __init__(self, db: Database, deliveries: Deliveries) -> None:
         super().__init__(db)
         self.deliveries = deliveries
 
@@ -92,7 +95,15 @@ class Jobs(Repository):
         return len(rows)
 
     def queue(
-        self, conn, tenant_id, employee_id, event_type, *, now, delivery_id=None, delay=0.0
+        self,
+        conn: sa.Connection,
+        tenant_id: str,
+        employee_id: str,
+        event_type: str | None,
+        *,
+        now: float,
+        delivery_id: int | None = None,
+        delay: float = 0.0,
     ) -> int:
         """The one way to queue a person's sync: join their waiting job, or insert one. The
         partial unique index on waiting jobs settles a race with another process: the loser
@@ -114,12 +125,12 @@ class Jobs(Repository):
             )
             try:
                 with conn.begin_nested():
-                    return conn.execute(s.jobs.insert().values(**values)).inserted_primary_key[0]
+                    return inserted_id(conn.execute(s.jobs.insert().values(**values)))
             except IntegrityError:
                 continue  # another process queued one at the same moment: join it
         raise StoreUnavailable("could not queue a job after three tries")
 
-    def waiting(self, conn, tenant_id, employee_id):
+    def waiting(self, conn: sa.Connection, tenant_id: str, employee_id: str) -> sa.Row[Any] | None:
         query = (
             sa.select(s.jobs)
             .where(
@@ -131,7 +142,15 @@ class Jobs(Repository):
         )
         return conn.execute(query).first()
 
-    def _join(self, conn, row, event_type, delivery_id, delay, now) -> int:
+    def _join(
+        self,
+        conn: sa.Connection,
+        row: sa.Row[Any],
+        event_type: str | None,
+        delivery_id: int | None,
+        delay: float,
+        now: float,
+    ) -> int:
         """Coalesce: one sync of the latest state serves a burst of events."""
         event_types = loads(row.event_types, []) + [event_type]
         delivery_ids = loads(row.delivery_ids, [])
@@ -153,7 +172,14 @@ class Jobs(Repository):
         )
         return row.id
 
-    def claim(self, worker, lease_seconds, *, exclude_tenants=(), ignore_run_after=False):
+    def claim(
+        self,
+        worker: str,
+        lease_seconds: float,
+        *,
+        exclude_tenants: Iterable[str] = (),
+        ignore_run_after: bool = False,
+    ) -> Job | None:
         """Take the next runnable job, or None. Safe across processes (see schema docstring).
         The attempt row is written in the same transaction, so even a worker killed at once
         leaves its attempt on record; a job taken over after its lease ran out has the
@@ -183,7 +209,7 @@ class Jobs(Repository):
             job.attempt_id = self._start_attempt(conn, job, now)
             return job
 
-    def _start_attempt(self, conn, job: Job, now: float) -> int:
+    def _start_attempt(self, conn: sa.Connection, job: Job, now: float) -> int:
         values = dict(
             job_id=job.id,
             number=job.attempts,
@@ -192,9 +218,9 @@ class Jobs(Repository):
             outcome=AttemptOutcome.RUNNING,
             calls="[]",
         )
-        return conn.execute(s.attempts.insert().values(**values)).inserted_primary_key[0]
+        return inserted_id(conn.execute(s.attempts.insert().values(**values)))
 
-    def _cut_off(self, conn, row) -> None:
+    def _cut_off(self, conn: sa.Connection, row: sa.Row[Any]) -> None:
         """The worker that held this job stopped mid-attempt: say so on its attempt row."""
         a = s.attempts
         conn.execute(
@@ -207,7 +233,9 @@ class Jobs(Repository):
             )
         )
 
-    def _claim_query(self, now, exclude_tenants, ignore_run_after):
+    def _claim_query(
+        self, now: float, exclude_tenants: Iterable[str], ignore_run_after: bool
+    ) -> sa.Select[Any]:
         j, k = s.jobs, s.jobs.alias("earlier")
         due = sa.true() if ignore_run_after else j.c.run_after <= now
         runnable = sa.or_(
@@ -230,17 +258,17 @@ class Jobs(Repository):
         self,
         job: Job,
         *,
-        status,
-        outcome=None,
-        reason=None,
-        error=None,
-        decision=None,
-        run_after=None,
-        refund_attempt=False,
+        status: str,
+        outcome: str | None = None,
+        reason: str | None = None,
+        error: str | None = None,
+        decision: dict[str, Any] | None = None,
+        run_after: float | None = None,
+        refund_attempt: bool = False,
     ) -> bool:
         """Move a running job on; False when this worker no longer holds it (lease lost)."""
         now = self.clock.now()
-        values = dict(
+        values: dict[str, Any] = dict(
             status=status,
             outcome=outcome,
             reason=reason,
@@ -280,7 +308,15 @@ class Jobs(Repository):
             )
             return result.rowcount == 1
 
-    def record_attempt(self, job: Job, *, outcome, error, decision, calls) -> None:
+    def record_attempt(
+        self,
+        job: Job,
+        *,
+        outcome: str,
+        error: str | None,
+        decision: dict[str, Any] | None,
+        calls: list[dict[str, Any]],
+    ) -> None:
         """Complete the attempt row the claim started with how the attempt ended. A worker
         that lost its lease still records what it did (over the "cut off" mark)."""
         values = dict(
@@ -295,7 +331,9 @@ class Jobs(Repository):
                 s.attempts.update().where(s.attempts.c.id == job.attempt_id).values(**values)
             )
 
-    def requeue_failed(self, *, tenant_id=None, job_ids=None) -> list[int]:
+    def requeue_failed(
+        self, *, tenant_id: str | None = None, job_ids: Iterable[int] | None = None
+    ) -> list[int]:
         """Failed jobs back to queued (support's retry). Returns the ids requeued."""
         now = self.clock.now()
         query = sa.select(s.jobs.c.id, s.jobs.c.tenant_id, s.jobs.c.employee_id).where(
@@ -305,7 +343,7 @@ class Jobs(Repository):
             query = query.where(s.jobs.c.tenant_id == tenant_id)
         if job_ids:
             query = query.where(s.jobs.c.id.in_(list(job_ids)))
-        requeued = []
+        requeued: list[int] = []
         with self.db.transaction() as conn:
             for row in conn.execute(query.order_by(s.jobs.c.id)).all():
                 if self.waiting(conn, row.tenant_id, row.employee_id) is not None:
@@ -329,7 +367,7 @@ class Jobs(Repository):
                 requeued.append(row.id)
         return requeued
 
-    def queue_replay(self, delivery_id) -> int | None:
+    def queue_replay(self, delivery_id: int) -> int | None:
         """Queue a stored delivery again (support's replay): a fresh sync of that employee."""
         delivery = self.deliveries.get(delivery_id)
         if delivery is None or not delivery.get("employee_id") or delivery["status"] == "rejected":
@@ -344,7 +382,7 @@ class Jobs(Repository):
                 delivery_id=delivery_id,
             )
 
-    def queue_sync(self, tenant_id, employee_id, event_type) -> int:
+    def queue_sync(self, tenant_id: str, employee_id: str, event_type: str | None) -> int:
         """A job to sync one person now (manager e-mail changes, scheduled actions)."""
         with self.db.transaction() as conn:
             return self.queue(conn, tenant_id, employee_id, event_type, now=self.clock.now())

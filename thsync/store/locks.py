@@ -15,6 +15,8 @@ from contextlib import contextmanager
 
 import sqlalchemy as sa
 
+from thsync.store.database import Database
+
 RECONCILE = 1  # one reconciliation per tenant at a time
 DISPATCH = 2  # one dispatcher at a time, so jobs absorb deliveries in delivery order
 
@@ -24,7 +26,7 @@ _TRY_TRANSACTION = sa.text("SELECT pg_try_advisory_xact_lock(:space, hashtext(:n
 
 
 @contextmanager
-def held(db, space: int, name: str) -> Iterator[bool]:
+def held(db: Database, space: int, name: str) -> Iterator[bool]:
     """Hold the lock (space, name) for the block; yields False when another holder has it."""
     if db.dialect == "postgresql":
         with _held_on_postgresql(db, space, name) as ours:
@@ -34,7 +36,7 @@ def held(db, space: int, name: str) -> Iterator[bool]:
         yield ours
 
 
-def try_transaction_lock(db, conn, space: int, name: str = "") -> bool:
+def try_transaction_lock(db: Database, conn: sa.Connection, space: int, name: str = "") -> bool:
     """Take (space, name) until this transaction ends; False when another transaction has it.
     Always True on SQLite, whose write lock already lets one transaction in at a time."""
     if db.dialect != "postgresql":
@@ -43,7 +45,7 @@ def try_transaction_lock(db, conn, space: int, name: str = "") -> bool:
 
 
 @contextmanager
-def _held_on_postgresql(db, space: int, name: str) -> Iterator[bool]:
+def _held_on_postgresql(db: Database, space: int, name: str) -> Iterator[bool]:
     key = {"space": space, "name": name}
     conn = db.engine.connect()
     try:
@@ -58,7 +60,7 @@ def _held_on_postgresql(db, space: int, name: str) -> Iterator[bool]:
         conn.close()
 
 
-def _release(conn, key: dict) -> None:
+def _release(conn: sa.Connection, key: dict[str, object]) -> None:
     try:
         conn.execute(_UNLOCK_SESSION, key)
         conn.commit()
@@ -67,7 +69,7 @@ def _release(conn, key: dict) -> None:
 
 
 @contextmanager
-def _held_by_file(db, space: int, name: str) -> Iterator[bool]:
+def _held_by_file(db: Database, space: int, name: str) -> Iterator[bool]:
     fd = os.open(lock_path(db, space, name), os.O_RDWR | os.O_CREAT, 0o600)
     try:
         try:
@@ -83,7 +85,7 @@ def _held_by_file(db, space: int, name: str) -> Iterator[bool]:
         os.close(fd)
 
 
-def lock_path(db, space: int, name: str) -> str:
+def lock_path(db: Database, space: int, name: str) -> str:
     """Beside the database file; the file stays (removing it would race with a new holder)."""
     safe = re.sub(r"[^A-Za-z0-9_.-]", "_", name)
     return f"{db.engine.url.database}.lock-{space}-{safe}"

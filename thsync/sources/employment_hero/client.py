@@ -7,11 +7,13 @@ vault's lock) and is reported to the recorder without token values.
 """
 
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import requests
 
 from thsync.core import http
+from thsync.core.clock import Clock
 from thsync.core.errors import (
     NeedsReauthorisation,
     NotConnected,
@@ -31,6 +33,10 @@ from thsync.sources.employment_hero.oauth import (
     send_recorded,
     token_excerpt,
 )
+
+if TYPE_CHECKING:  # the vault imports Tokens from here
+    from thsync.core.ratelimit import Limiter
+    from thsync.sources.employment_hero.tokens import TokenVault
 
 __all__ = [
     "EHClient",
@@ -60,15 +66,15 @@ class EHClient(http.SessionOwner):
         token_url: str,
         client_id: str,
         client_secret: str,
-        vault,
-        limiter,
+        vault: "TokenVault",
+        limiter: "Limiter",
         limiter_key: str,
-        clock,
-        recorder: Callable | None = None,
+        clock: Clock,
+        recorder: http.Recorder | None = None,
         session: requests.Session | None = None,
         timeout: float = 10.0,
         per_minute: int = 90,
-    ):
+    ) -> None:
         self.tenant_id = tenant_id
         self.api_base = api_base.rstrip("/")
         self.token_url = token_url
@@ -85,40 +91,47 @@ class EHClient(http.SessionOwner):
 
     # -- the API ----------------------------------------------------------------------------
 
-    def user_info(self) -> dict:
+    def user_info(self) -> dict[str, Any]:
         """Who authorised the connection, with their memberships (organisation ids)."""
         return self._get("/user_info", what="user_info")
 
-    def organisations(self) -> list[dict]:
+    def organisations(self) -> list[dict[str, Any]]:
         return list(self._iter_pages("/organisations", what="the organisation list"))
 
-    def organisation(self, org: str) -> dict | None:
+    def organisation(self, org: str) -> dict[str, Any] | None:
         return self._get(f"/organisations/{_seg(org)}", what=f"organisation {org}", allow_404=True)
 
-    def get_employee(self, org: str, employee_id: str) -> dict | None:
+    def get_employee(self, org: str, employee_id: str) -> dict[str, Any] | None:
         """The employee, or None when EH has no such employee (or the token cannot see them)."""
         path = f"/organisations/{_seg(org)}/employees/{_seg(employee_id)}"
         return self._get(path, what=f"employee {employee_id}", allow_404=True)
 
-    def iter_employees(self, org: str, item_per_page: int = MAX_PAGE_SIZE) -> Iterator[dict]:
+    def iter_employees(
+        self, org: str, item_per_page: int = MAX_PAGE_SIZE
+    ) -> Iterator[dict[str, Any]]:
         """Every employee of the organisation, a page at a time (EH has no "changed since")."""
         path = f"/organisations/{_seg(org)}/employees"
         yield from self._iter_pages(path, what="the employee list", item_per_page=item_per_page)
 
-    def custom_fields(self, org: str, employee_id: str) -> list:
+    def custom_fields(self, org: str, employee_id: str) -> list[dict[str, Any]]:
         """The employee's custom field items; [] when the employee is gone."""
         path = f"/organisations/{_seg(org)}/employees/{_seg(employee_id)}/custom_fields"
         what = f"the custom fields of employee {employee_id}"
         return list(self._iter_pages(path, what=what, allow_404=True))
 
-    def teams(self, org: str) -> list[dict]:
+    def teams(self, org: str) -> list[dict[str, Any]]:
         return list(self._iter_pages(f"/organisations/{_seg(org)}/teams", what="the team list"))
 
     # -- pages and requests -----------------------------------------------------------------
 
     def _iter_pages(
-        self, path: str, *, what: str, item_per_page: int = MAX_PAGE_SIZE, allow_404=False
-    ) -> Iterator[dict]:
+        self,
+        path: str,
+        *,
+        what: str,
+        item_per_page: int = MAX_PAGE_SIZE,
+        allow_404: bool = False,
+    ) -> Iterator[dict[str, Any]]:
         page, total_pages = 1, 1
         size = max(1, min(item_per_page, MAX_PAGE_SIZE))
         while page <= total_pages:
@@ -129,7 +142,9 @@ class EHClient(http.SessionOwner):
             total_pages = int(data.get("total_pages") or 0) if items else 0
             page += 1
 
-    def _get(self, path: str, params: dict | None = None, *, what: str, allow_404=False):
+    def _get(
+        self, path: str, params: dict[str, Any] | None = None, *, what: str, allow_404: bool = False
+    ) -> Any:
         """GET and unwrap {"data": …}; on a 401 refresh once and try again."""
         token = self._access_token()
         response = self._send(path, params, token)
@@ -140,7 +155,7 @@ class EHClient(http.SessionOwner):
         self._raise_for_status(response, what)
         return _unwrap(json_body(response))
 
-    def _send(self, path: str, params: dict | None, token: str) -> requests.Response:
+    def _send(self, path: str, params: dict[str, Any] | None, token: str) -> requests.Response:
         self.limiter.acquire(self.limiter_key, self.per_minute)
         return send_recorded(
             self.session,
@@ -156,7 +171,8 @@ class EHClient(http.SessionOwner):
         status = response.status_code
         if status < 400:
             return
-        fields = {"service": SERVICE, "status": status, "body": token_excerpt(response)}
+        body = token_excerpt(response)
+        fields: dict[str, Any] = {"service": SERVICE, "status": status, "body": body}
         if status == 429:
             seconds = retry_after(response)
             self.limiter.block(self.limiter_key, seconds)
@@ -164,7 +180,7 @@ class EHClient(http.SessionOwner):
             raise RateLimited(message, retry_after=seconds, **fields)
         if status >= 500:
             raise TransientError(f"Employment Hero failed with HTTP {status} on {what}.", **fields)
-        raise PermanentError(_refusal(status, what, fields["body"]), **fields)
+        raise PermanentError(_refusal(status, what, body), **fields)
 
     # -- tokens -----------------------------------------------------------------------------
 
@@ -224,5 +240,5 @@ def _seg(value: str) -> str:
     return quote(str(value), safe="")
 
 
-def _unwrap(body: dict):
+def _unwrap(body: dict[str, Any]) -> Any:
     return body.get("data", body)

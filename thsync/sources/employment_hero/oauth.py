@@ -10,14 +10,16 @@ import base64
 import hashlib
 import json
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import requests
 
 from thsync.core import http
+from thsync.core.clock import Clock
 from thsync.core.errors import NeedsReauthorisation, PermanentError, RateLimited, TransientError
 
 SERVICE = "eh"
@@ -71,10 +73,10 @@ def exchange_code(
     code: str,
     verifier: str,
     *,
-    clock,
+    clock: Clock,
     session: requests.Session | None = None,
     timeout: float = 10,
-    recorder: Callable | None = None,
+    recorder: http.Recorder | None = None,
 ) -> Tokens:
     """Trade the code from the redirect for the first tokens."""
     form = {
@@ -95,10 +97,10 @@ def refresh_tokens(
     client_secret: str,
     tokens: Tokens,
     *,
-    clock,
+    clock: Clock,
     session: requests.Session | None = None,
     timeout: float = 10,
-    recorder: Callable | None = None,
+    recorder: http.Recorder | None = None,
 ) -> Tokens:
     """New tokens for old. Raises NeedsReauthorisation on invalid_grant; a network error or
     5xx raises TransientError, so the caller keeps the stored tokens and tries again later."""
@@ -112,7 +114,7 @@ def refresh_tokens(
     return _tokens_from(body, clock, previous_refresh_token=tokens.refresh_token)
 
 
-def _tokens_from(body: dict, clock, previous_refresh_token: str | None) -> Tokens:
+def _tokens_from(body: dict[str, Any], clock: Clock, previous_refresh_token: str | None) -> Tokens:
     """Tokens from a token response; EH may omit the refresh token, then the old one holds."""
     refresh_token = body.get("refresh_token") or previous_refresh_token
     if not body.get("access_token") or not refresh_token:
@@ -123,7 +125,14 @@ def _tokens_from(body: dict, clock, previous_refresh_token: str | None) -> Token
     return Tokens(body["access_token"], refresh_token, clock.now() + expires_in)
 
 
-def _post_token_form(token_url, form, session, timeout, recorder, what) -> dict:
+def _post_token_form(
+    token_url: str,
+    form: dict[str, str],
+    session: requests.Session | None,
+    timeout: float,
+    recorder: http.Recorder | None,
+    what: str,
+) -> dict[str, Any]:
     # Form-encoded, never JSON or query string: EH rejects both, and a query string would put
     # the client secret into access logs.
     with _session_for(session) as http:
@@ -137,7 +146,7 @@ def _post_token_form(token_url, form, session, timeout, recorder, what) -> dict:
 
 def _token_error(response: requests.Response, what: str, refreshing: bool) -> Exception:
     status, excerpt = response.status_code, token_excerpt(response)
-    fields = {"service": SERVICE, "status": status, "body": excerpt}
+    fields: dict[str, Any] = {"service": SERVICE, "status": status, "body": excerpt}
     if status == 429:
         seconds = retry_after(response)
         message = f"Employment Hero's token endpoint asked us to wait {seconds:.0f} s."
@@ -171,9 +180,9 @@ def send_recorded(
     method: str,
     url: str,
     *,
-    recorder: Callable | None,
+    recorder: http.Recorder | None,
     timeout: float,
-    **kwargs,
+    **kwargs: Any,
 ) -> requests.Response:
     """One HTTP call to EH, reported to the recorder with token values blanked out."""
     path = _recorded_path(url, kwargs.get("params"))
@@ -190,7 +199,7 @@ def send_recorded(
     )
 
 
-def _recorded_path(url: str, params: dict | None) -> str:
+def _recorded_path(url: str, params: dict[str, Any] | None) -> str:
     path = urlsplit(url).path
     return f"{path}?{urlencode(params)}" if params else path
 
@@ -230,7 +239,7 @@ def retry_after(response: requests.Response) -> float:
     return seconds if seconds > 0 else DEFAULT_RETRY_AFTER
 
 
-def json_body(response: requests.Response) -> dict:
+def json_body(response: requests.Response) -> dict[str, Any]:
     """The JSON object EH answered with; anything else is a proxy or outage page: transient."""
     try:
         body = response.json()

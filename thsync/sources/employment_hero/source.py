@@ -6,9 +6,11 @@ from the tenant file or, after connecting, from the stored connection.
 """
 
 from collections.abc import Iterator
-from typing import Self
+from typing import TYPE_CHECKING, Any, Self
 
+from thsync.core import http
 from thsync.core.errors import NotConnected
+from thsync.core.ratelimit import Limiter
 from thsync.sources.base import EVENT_FIELDS, SourcePerson
 from thsync.sources.employment_hero.client import (
     EHClient,
@@ -17,6 +19,11 @@ from thsync.sources.employment_hero.client import (
     make_pkce,
 )
 from thsync.sources.employment_hero.records import custom_field_values
+
+if TYPE_CHECKING:  # handed in by the layers above
+    from thsync.config.tenants import Tenant
+    from thsync.rules.ruleset import RuleSet
+    from thsync.services import Services
 
 KEY_FIELDS = ("id", "code", "company_email", "account_email")  # what user_name_from may pick
 
@@ -27,7 +34,14 @@ class EmploymentHeroSource:
     kind = "employment_hero"
     label = "Employment Hero"
 
-    def __init__(self, services, tenant, *, recorder=None, limiter=None):
+    def __init__(
+        self,
+        services: "Services",
+        tenant: "Tenant",
+        *,
+        recorder: http.Recorder | None = None,
+        limiter: Limiter | None = None,
+    ) -> None:
         self.services = services
         self.tenant = tenant
         self.recorder = recorder
@@ -64,20 +78,20 @@ class EmploymentHeroSource:
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         if self._client is not None:
             self._client.close()
 
     # -- webhooks: read with the ruleset's `intake` expressions --------------------------------
 
-    def read_event(self, ruleset, body: dict) -> dict:
+    def read_event(self, ruleset: "RuleSet", body: dict[str, Any]) -> dict[str, Any]:
         values = ruleset.read_intake(body)
         return {name: values.get(name) for name in EVENT_FIELDS}
 
-    def event_field(self, ruleset, name: str) -> str:
+    def event_field(self, ruleset: "RuleSet", name: str) -> str:
         return ruleset.intake_source(name)
 
-    def event_person(self, body: dict) -> dict:
+    def event_person(self, body: dict[str, Any]) -> dict[str, Any]:
         return body.get("data") or {}
 
     # -- people ------------------------------------------------------------------------------
@@ -93,22 +107,22 @@ class EmploymentHeroSource:
             f"tenant {self.tenant.id} has no Employment Hero organisation yet: connect and pick one"
         )
 
-    def get_person(self, person_id: str) -> dict | None:
+    def get_person(self, person_id: str) -> dict[str, Any] | None:
         return self.client.get_employee(self.organisation(), person_id)
 
-    def get_manager(self, person: dict) -> dict | None:
+    def get_manager(self, person: dict[str, Any]) -> dict[str, Any] | None:
         manager_id = self.identify(person).manager_id
         if not manager_id:
             return None
         return self.client.get_employee(self.organisation(), manager_id)
 
-    def custom_fields(self, person_id: str) -> dict:
+    def custom_fields(self, person_id: str) -> dict[str, Any]:
         return custom_field_values(self.client.custom_fields(self.organisation(), person_id))
 
-    def iter_people(self) -> Iterator[dict]:
+    def iter_people(self) -> Iterator[dict[str, Any]]:
         return self.client.iter_employees(self.organisation())
 
-    def identify(self, person: dict) -> SourcePerson:
+    def identify(self, person: dict[str, Any]) -> SourcePerson:
         names = (person.get("first_name"), person.get("last_name"))
         return SourcePerson(
             id=person.get("id"),
@@ -133,7 +147,9 @@ class EmploymentHeroSource:
         )
         return url, verifier
 
-    def complete_connection(self, redirect_uri: str, code: str, secret: str) -> list[dict]:
+    def complete_connection(
+        self, redirect_uri: str, code: str, secret: str
+    ) -> list[dict[str, Any]]:
         """Exchange the code, store the tokens encrypted, and record who authorised and which
         organisations they belong to."""
         tenant, services = self.tenant, self.services
@@ -149,7 +165,7 @@ class EmploymentHeroSource:
         services.vault.save(tenant.id, tokens)
         return self.record_authoriser()
 
-    def record_authoriser(self) -> list[dict]:
+    def record_authoriser(self) -> list[dict[str, Any]]:
         """Read /user_info: who authorised (shown on the dashboard) and their organisations;
         with exactly one organisation its UUID is the tenant's, found for the customer."""
         info = self.client.user_info()
@@ -162,7 +178,7 @@ class EmploymentHeroSource:
             for m in info.get("memberships") or []
             if m.get("organisation_id")
         ]
-        values = {"authorised_by": info}
+        values: dict[str, Any] = {"authorised_by": info}
         if len(organisations) == 1:
             values["org_uuid"] = organisations[0]["id"]
         self.services.store.connections.save(self.tenant.id, **values)

@@ -1,16 +1,23 @@
 """EH OAuth tokens at rest: encrypted in the store, refreshed under a per-tenant lock."""
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from thsync.core.crypto import Cipher
 from thsync.sources.employment_hero.client import Tokens
+
+if TYPE_CHECKING:  # the store is handed in; a source imports nothing of it
+    from thsync.store.repositories import Store
 
 
 class TokenVault:
     """The TokenVault protocol of thsync.eh_client, backed by the store and a Cipher."""
 
-    def __init__(self, store, cipher):
+    def __init__(self, store: "Store", cipher: Cipher) -> None:
         self.store = store
         self.cipher = cipher
 
-    def _decode(self, row) -> Tokens | None:
+    def _decode(self, row: dict[str, Any] | None) -> Tokens | None:
         if not row or not row.get("refresh_token") or row.get("status") != "connected":
             return None
         return Tokens(
@@ -19,7 +26,7 @@ class TokenVault:
             expires_at=row["expires_at"],
         )
 
-    def _encode(self, tokens: Tokens) -> dict:
+    def _encode(self, tokens: Tokens) -> dict[str, Any]:
         return {
             "access_token": self.cipher.encrypt(tokens.access_token),
             "refresh_token": self.cipher.encrypt(tokens.refresh_token),
@@ -31,10 +38,17 @@ class TokenVault:
     def load(self, tenant_id: str) -> Tokens | None:
         return self._decode(self.store.connections.get(tenant_id))
 
-    def save(self, tenant_id: str, tokens: Tokens, **extra) -> None:
+    def save(self, tenant_id: str, tokens: Tokens, **extra: Any) -> None:
         self.store.connections.save(tenant_id, **self._encode(tokens), **extra)
 
-    def refresh_locked(self, tenant_id, refresh, needs_refresh) -> Tokens:
+    def refresh_locked(
+        self,
+        tenant_id: str,
+        refresh: Callable[[Tokens], Tokens],
+        needs_refresh: Callable[[Tokens], bool],
+    ) -> Tokens | None:
+        """The current tokens, refreshed first when `needs_refresh` says so; None when the
+        tenant is no longer connected (the row went, or was disconnected, while we waited)."""
         # The row lock (PostgreSQL) or the write lock (SQLite) makes every other worker wait
         # here and then find the fresh tokens, so one refresh runs per tenant.
         with self.store.connections.locked(tenant_id) as (conn, row):
@@ -50,7 +64,7 @@ class TokenVault:
     def mark_needs_reauth(self, tenant_id: str, reason: str) -> None:
         self.store.connections.save(tenant_id, status="needs_reauth", reason=reason)
 
-    def status(self, tenant_id: str) -> dict:
+    def status(self, tenant_id: str) -> dict[str, Any]:
         row = self.store.connections.get(tenant_id)
         if row is None:
             return {"status": "not_connected"}
