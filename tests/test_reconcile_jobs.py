@@ -25,7 +25,7 @@ def test_housekeeping_queues_a_due_reconciliation_and_a_worker_runs_it(
 ):
     store = services(connected).store
     ask_for_one(connected)
-    [fired] = worker.ticker.tick()  # the worker loop's housekeeping
+    [fired] = worker.housekeeping.ticker.tick()  # the worker loop's housekeeping
     assert store.reconciliations.find("acme") == []  # not run inside the tick
     assert sandboxes.th_users() == {}
     queued = store.history.get(fired["job_id"])
@@ -90,7 +90,7 @@ def test_a_reconciliation_job_is_skipped_while_another_run_holds_the_tenant(conn
 def test_person_jobs_run_while_a_reconciliation_job_is_running(connected, worker, fire, sandboxes):
     store = services(connected).store
     ask_for_one(connected)
-    worker.ticker.tick()
+    worker.housekeeping.ticker.tick()
     held = store.jobs.claim("another-worker", 600)  # the reconciliation, running elsewhere
     assert held.employee_id == WHOLE_TENANT
     fire("employee_created", JORDAN)

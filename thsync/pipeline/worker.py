@@ -16,8 +16,7 @@ from typing import TYPE_CHECKING
 
 from thsync.core.calls import CallLog
 from thsync.core.errors import SyncError
-from thsync.people.modes import paused_tenants
-from thsync.people.scheduler import Ticker
+from thsync.pipeline.housekeeping import Housekeeping
 from thsync.pipeline.job import Result, run_job
 from thsync.pipeline.lease import Heartbeat
 from thsync.pipeline.reconciliation import run_reconciliation_job
@@ -49,23 +48,17 @@ class Worker:
         settings = services.settings
         self.policy = RetryPolicy(max_attempts=settings["MAX_ATTEMPTS"])
         self.lease = settings["LEASE_SECONDS"]
-        self.ticker = Ticker(services)  # fires scheduled actions (reconciliations too) as jobs
-
-    def blocked_tenants(self) -> list[str]:
-        """Tenants whose TH portal is paused after a 429: their jobs wait, others go on."""
-        blocked = self.services.limiter.blocked_until()
-        waiting = [t.id for t in self.services.registry.tenants() if t.th_limiter_key in blocked]
-        return waiting + paused_tenants(self.services)  # a paused tenant's jobs wait too
+        self.housekeeping = Housekeeping(services)  # dispatch, schedule, alerts, who waits
 
     def run_once(self, ignore_run_after: bool = False) -> Job | None:
-        store = self.services.store
-        store.jobs.dispatch(self.services.settings["COALESCE_SECONDS"])
-        self.services.alert_desk.tick_safely()  # grouped alerts, silence, the outbox
-        self.ticker.tick()
-        job = store.jobs.claim(
+        """Claim and run one job. Without housekeeping in the background (drain), its chores
+        run first, so the claim sees every delivery stored so far."""
+        if not self.housekeeping.in_background:
+            self.housekeeping.run_all()
+        job = self.services.store.jobs.claim(
             self.name,
             self.lease,
-            exclude_tenants=self.blocked_tenants(),
+            exclude_tenants=self.housekeeping.waiting_tenants(),
             ignore_run_after=ignore_run_after,
         )
         if job is None:
@@ -159,13 +152,27 @@ class Worker:
         return done
 
     def run_forever(self, stop: threading.Event) -> None:
+        """Claim and run jobs until stopped; the chores run beside, each at its own cadence."""
         poll = self.services.settings["WORKER_POLL_SECONDS"]
+        self._start_housekeeping(stop, poll)
+        try:
+            while not stop.is_set():
+                try:
+                    if self.run_once() is None:
+                        stop.wait(poll)
+                except Exception:  # the database may be briefly away; keep the loop alive
+                    log.exception("worker loop error; retrying in %s s", poll)
+                    stop.wait(poll)
+        finally:
+            self.housekeeping.stop()
+
+    def _start_housekeeping(self, stop: threading.Event, poll: float) -> None:
         while not stop.is_set():
             try:
-                if self.run_once() is None:
-                    stop.wait(poll)
-            except Exception:  # the database may be briefly away; keep the loop alive
-                log.exception("worker loop error; retrying in %s s", poll)
+                self.housekeeping.start()
+                return
+            except Exception:  # the database is away at start-up: wait for it
+                log.exception("could not start housekeeping; retrying in %s s", poll)
                 stop.wait(poll)
 
 
