@@ -11,6 +11,7 @@ dispatching is part of it); empty polls are counted apart. The product is not ch
 import json
 import re
 import sys
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -24,7 +25,12 @@ WARM_UP = 5  # jobs not counted: the first token refresh, caches filling
 
 
 class Counts:
+    """What the worker's own thread asks of the database; the housekeeping thread's statements
+    (dispatch, schedule, alerts, waiting tenants, on their own cadence) are counted apart."""
+
     def __init__(self):
+        self.thread = threading.get_ident()
+        self.background = 0
         self.statements = 0
         self.begins = 0
         self.commits = 0
@@ -57,24 +63,31 @@ def shape(statement: str) -> str:
 def attach(engine, counts: Counts) -> None:
     @event.listens_for(engine, "before_cursor_execute")
     def _statement(conn, cursor, statement, parameters, context, executemany):
+        if threading.get_ident() != counts.thread:
+            counts.background += 1
+            return
         counts.statements += 1
         counts.shapes[shape(statement)] += 1
 
     @event.listens_for(engine, "begin")
     def _begin(conn):
-        counts.begins += 1
+        if threading.get_ident() == counts.thread:
+            counts.begins += 1
 
     @event.listens_for(engine, "commit")
     def _commit(conn):
-        counts.commits += 1
+        if threading.get_ident() == counts.thread:
+            counts.commits += 1
 
     @event.listens_for(engine, "rollback")
     def _rollback(conn):
-        counts.rollbacks += 1
+        if threading.get_ident() == counts.thread:
+            counts.rollbacks += 1
 
     @event.listens_for(engine.pool, "checkout")
     def _checkout(dbapi_conn, record, proxy):
-        counts.checkouts += 1
+        if threading.get_ident() == counts.thread:
+            counts.checkouts += 1
         if engine.dialect.name == "sqlite" and not record.info.get("bench_traced"):
             # the store's own BEGIN IMMEDIATE and PRAGMAs go to the DB-API connection directly,
             # past the cursor events; SQLite's trace callback sees them too
@@ -100,6 +113,8 @@ def main() -> None:
     counts = Counts()
     attach(services.store.db.engine, counts)
     worker = Worker(services)
+    worker.housekeeping.start()  # as run_forever does: the chores run beside, on their cadence
+    started = time.monotonic()
     poll = services.settings["WORKER_POLL_SECONDS"]
     counted = [0] * 7
     idle = [0] * 8  # the seven counts, then how many empty polls
@@ -118,6 +133,8 @@ def main() -> None:
             if done > WARM_UP:
                 counted = [a + b for a, b in zip(counted, delta, strict=True)]
                 shapes.update(counts.shapes - shapes_before)
+    worker.housekeeping.stop()
+    elapsed = time.monotonic() - started
     services.close()
     names = (
         "statements",
@@ -136,6 +153,8 @@ def main() -> None:
         "idle_polls": idle[7],
         "idle_totals": dict(zip(names, idle[:7], strict=True)),
         "shapes": dict(shapes.most_common()),
+        "background_statements": counts.background,
+        "background_statements_per_s": round(counts.background / elapsed, 1),
     }
     out.write_text(json.dumps(result, indent=2))
 
