@@ -2,7 +2,9 @@
 attempt's call log as what they would have been, and not sent."""
 
 import time
+from collections.abc import Mapping
 from dataclasses import replace
+from typing import Any
 
 from thsync.core import http
 from thsync.tribal_habits.client import THClient, UpsertResult
@@ -27,7 +29,16 @@ class ShadowTHClient(THClient):
         )
         return dict(body)
 
-    def upsert(self, payload, create_only=frozenset({"user_name"}), allow_create=True):
+    def upsert(
+        self,
+        payload: Mapping[str, Any],
+        create_only: frozenset[str] = frozenset({"user_name"}),
+        allow_create: bool = True,
+        known_absent: bool = False,
+    ) -> UpsertResult:
+        # known_absent is not taken up: a create that is only recorded cannot hear TH say the
+        # user_name is taken, so shadow looks up first (a read, sent as usual) and tells truly
+        # whether live would create or update.
         return _would(super().upsert(payload, create_only, allow_create))
 
     def deactivate(self, user_name: str) -> UpsertResult:
