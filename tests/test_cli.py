@@ -60,7 +60,7 @@ def test_preview_shows_decision_fields_and_payload_without_sending(app, sandboxe
 
 def test_settings_lists_every_setting(app):
     result = run(app, "settings")
-    assert "TH_CALLS_PER_MINUTE=240" in result.output
+    assert "TH_CALLS_PER_MINUTE=290" in result.output
     assert "DATABASE_URL=''" in result.output
 
 
