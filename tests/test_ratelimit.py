@@ -2,6 +2,7 @@
 with every granted call time replayed against the services' rolling windows."""
 
 import random
+import threading
 from collections.abc import Mapping
 
 import pytest
@@ -200,3 +201,33 @@ def test_keys_have_separate_budgets(store, clock):
     with pytest.raises(RateLimited):
         limiter.acquire("eh:a", 100)
     limiter.acquire("eh:b", 100)
+
+
+def test_racing_processes_never_take_more_than_the_burst(db_url, clock):
+    """Four processes race for one tenant's two windows at one instant: the row locks (taken
+    in key order, so the two rows cannot deadlock) let exactly the burst through."""
+    stores = [Store(db_url, clock) for _ in range(4)]
+    stores[0].upgrade()
+    granted: list[int] = []
+    lock = threading.Lock()
+
+    def race(store: Store) -> None:
+        limiter = Limiter(store.budgets, clock, max_wait=0.0)
+        for _ in range(5):
+            try:
+                limiter.acquire("eh:a", 95, 18)
+            except RateLimited:
+                continue
+            with lock:
+                granted.append(1)
+
+    try:
+        threads = [threading.Thread(target=race, args=(store,)) for store in stores]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(granted) == BURST
+    finally:
+        for store in stores:
+            store.close()
