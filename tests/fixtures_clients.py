@@ -22,7 +22,7 @@ class MemoryLimiter:
         self._blocked_until = {}
         self._lock = threading.Lock()
 
-    def acquire(self, key: str, per_minute: int) -> None:
+    def acquire(self, key: str, per_minute: int, per_second: int | None = None) -> None:
         with self._lock:
             wait = self._blocked_until.get(key, 0.0) - self.clock.now()
             if wait > 0:

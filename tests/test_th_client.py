@@ -8,7 +8,8 @@ import requests
 from tests.fixtures_clients import Admin, CallLog, MemoryLimiter, serving
 from thsync.core.clock import ManualClock
 from thsync.core.errors import ConfigError, PermanentError, RateLimited, TransientError
-from thsync.tribal_habits.client import THClient, UpsertResult, _excerpt
+from thsync.tribal_habits.client import THClient, UpsertResult, _excerpt, _is_user_name_clash
+from thsync.tribal_habits.shadow import ShadowTHClient
 from thsync.tribal_habits.user import diff_user, normalise_user, same_value
 
 # -- pure parts ------------------------------------------------------------------------------
@@ -460,3 +461,117 @@ def test_every_call_is_recorded_without_the_key(th, admin, calls, limiter):
     assert API_KEY not in calls.text()
     assert API_KEY not in repr([r.get("body") for r in admin.requests()])
     assert limiter.acquired["th:acme"] == 4
+
+
+# -- a create without a look-up first --------------------------------------------------------
+
+
+def sandbox_calls(admin) -> list[tuple[str, str]]:
+    return [(r["method"], r["path"]) for r in admin.requests()]
+
+
+def test_known_absent_user_costs_one_call(th, admin, limiter):
+    result = th().upsert(JANE, known_absent=True)
+    assert (result.action, result.sent) == ("created", {**JANE, "send_invite": False})
+    assert sandbox_calls(admin) == [("POST", "/papi/users")]
+    assert limiter.acquired["th:acme"] == 1
+    assert [u["user_name"] for u in portal_users(admin)] == ["EMP-0042"]
+
+
+def test_known_absent_user_who_exists_is_updated_not_duplicated(th, admin):
+    admin.call("POST", "/users", {"portal": "acme", "user": {**JANE, "first_name": "Janey"}})
+    admin.clear_requests()
+    result = th().upsert(JANE, known_absent=True)
+    assert result.action == "updated"
+    assert result.changes == {"first_name": {"before": "Janey", "after": "Jane"}}
+    assert result.sent == {"first_name": "Jane"}  # only the changed key
+    assert sandbox_calls(admin) == [
+        ("POST", "/papi/users"),
+        ("GET", "/papi/users/EMP-0042"),
+        ("PUT", "/papi/users/EMP-0042"),
+    ]
+    [user] = portal_users(admin)
+    assert (user["user_name"], user["first_name"]) == ("EMP-0042", "Jane")
+
+
+def test_known_absent_user_who_exists_unchanged_costs_no_write(th, admin):
+    admin.call("POST", "/users", {"portal": "acme", "user": JANE})
+    admin.clear_requests()
+    result = th().upsert(JANE, known_absent=True)
+    assert (result.action, result.sent) == ("unchanged", None)
+    assert sandbox_calls(admin) == [("POST", "/papi/users"), ("GET", "/papi/users/EMP-0042")]
+    assert len(portal_users(admin)) == 1
+
+
+def test_known_absent_retry_after_a_lost_response_creates_exactly_one_user(th, admin):
+    client = th()
+    admin.fault("drop_after_write", count=1, method="POST")
+    with pytest.raises(TransientError):
+        client.upsert(JANE, known_absent=True)
+    assert client.upsert(JANE, known_absent=True).action == "unchanged"
+    assert [u["user_name"] for u in portal_users(admin)] == ["EMP-0042"]
+
+
+def test_known_absent_create_only_keys_stay_as_they_are(th, admin):
+    admin.call("POST", "/users", {"portal": "acme", "user": {**JANE, "first_name": "Janey"}})
+    result = th().upsert(JANE, frozenset({"user_name", "first_name"}), known_absent=True)
+    assert result.action == "unchanged"
+    assert portal_users(admin)[0]["first_name"] == "Janey"
+
+
+def test_known_absent_email_clash_is_still_a_permanent_error(th, admin):
+    admin.call("POST", "/users", {"portal": "acme", "user": {**JANE, "user_name": "EMP-9"}})
+    admin.clear_requests()
+    with pytest.raises(PermanentError, match="already belongs to another Tribal Habits user"):
+        th().upsert(JANE, known_absent=True)
+    assert sandbox_calls(admin) == [("POST", "/papi/users")]  # no fallback for another's e-mail
+
+
+def test_known_absent_without_allow_create_looks_up_only(th, admin):
+    assert th().upsert(JANE, allow_create=False, known_absent=True).action == "absent"
+    assert sandbox_calls(admin) == [("GET", "/papi/users/EMP-0042")]
+
+
+@pytest.mark.parametrize(
+    "message, user_name, taken",
+    [
+        ("user_name 'EMP-1' is already used", "EMP-1", True),
+        ("Username already exists", "EMP-1", True),
+        ("The user name has already been taken", "EMP-1", True),
+        ("user_name 'jane@acme.example' is already used", "jane@acme.example", True),
+        ("email already used", "EMP-1", False),
+        ("The email jane@acme.example is already taken by user_name EMP-9", "EMP-1", False),
+        ("user_name is required", "EMP-1", False),
+        ("X-Team: 'Finance' is not an item of the list", "EMP-1", False),
+        ("user_name 'already-taken' is not valid", "already-taken", False),
+    ],
+)
+def test_user_name_clash_is_read_from_the_message(message, user_name, taken):
+    assert _is_user_name_clash(message, user_name) is taken
+
+
+@pytest.fixture
+def shadow(th_url, limiter, calls):
+    client = ShadowTHClient(
+        f"{th_url}/papi", API_KEY, limiter=limiter, limiter_key="th:acme", recorder=calls
+    )
+    yield client
+    client.close()
+
+
+def test_shadow_looks_up_a_known_absent_user_and_sends_no_write(shadow, admin, calls):
+    result = shadow.upsert(JANE, known_absent=True)
+    assert (result.action, result.user) == ("would_create", None)
+    assert sandbox_calls(admin) == [("GET", "/papi/users/EMP-0042")]
+    assert [(c["method"], c["status"]) for c in calls.calls] == [("GET", 404), ("POST", None)]
+    assert portal_users(admin) == []
+
+
+def test_shadow_tells_a_known_absent_user_who_exists_would_be_updated(shadow, admin):
+    admin.call("POST", "/users", {"portal": "acme", "user": {**JANE, "first_name": "Janey"}})
+    admin.clear_requests()
+    result = shadow.upsert(JANE, known_absent=True)
+    assert result.action == "would_update"
+    assert result.sent == {"first_name": "Jane"}
+    assert sandbox_calls(admin) == [("GET", "/papi/users/EMP-0042")]
+    assert portal_users(admin)[0]["first_name"] == "Janey"

@@ -56,8 +56,24 @@ SETTINGS = (
         "how long a claimed job stays a worker's before others may take it over",
     ),
     Setting("MAX_ATTEMPTS", 8, "attempts before a job with temporary errors is marked failed"),
-    Setting("TH_CALLS_PER_MINUTE", 240, "TH calls per minute per portal, all workers together"),
-    Setting("EH_CALLS_PER_MINUTE", 90, "EH calls per minute per tenant, all workers together"),
+    Setting(
+        "TH_CALLS_PER_MINUTE",
+        240,
+        "most TH calls in any 60 s per portal, all workers together (TH allows 300 and blocks "
+        "the portal for 60 s on a 429; its contract asks clients to stay at or under 240)",
+    ),
+    Setting(
+        "EH_CALLS_PER_MINUTE",
+        95,
+        "most EH calls in any 60 s per tenant, all workers together (EH allows 100; 5 spare "
+        "for requests reaching EH closer together than granted)",
+    ),
+    Setting(
+        "EH_CALLS_PER_SECOND",
+        18,
+        "most EH calls in any second per tenant, all workers together (EH allows 20; a second "
+        "is short against network delay, so 2 spare)",
+    ),
     Setting("MAX_BODY_BYTES", 1048576, "largest webhook body accepted (413 above)"),
     Setting("RELOAD_SECONDS", 2.0, "how often rule and tenant files are checked for edits"),
     Setting("HTTP_TIMEOUT", 10.0, "seconds before an EH or TH call times out"),

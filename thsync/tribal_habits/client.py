@@ -1,8 +1,9 @@
 """Tribal Habits Public API client, with the safe upsert of the contract's §3.
 
 Only this module speaks HTTP to Tribal Habits. Every call first takes a slot from the shared
-limiter (the portal allows 300/min and blocks the whole portal for 60 s after a 429, so we stay
-at 240/min) and is reported to the recorder. The API key goes in the raw `Authorization` header
+limiter (the portal allows 300 calls in any 60 s and blocks the whole portal for 60 s after a
+429, so the limiter keeps any 60 s at TH_CALLS_PER_MINUTE, 290 by default) and is reported to
+the recorder. The API key goes in the raw `Authorization` header
 and nowhere else: never into a message, an excerpt or the recorder.
 """
 
@@ -58,7 +59,7 @@ class THClient(http.SessionOwner):
         timeout: float = 10.0,
         recorder: http.Recorder | None = None,
         session: requests.Session | None = None,
-        per_minute: int = 240,
+        per_minute: int = 290,
     ) -> None:
         if update_mode not in UPDATE_MODES:
             raise ConfigError(f"update_mode must be partial or replace, not {update_mode!r}")
@@ -108,6 +109,7 @@ class THClient(http.SessionOwner):
         payload: Mapping[str, Any],
         create_only: frozenset[str] = frozenset({"user_name"}),
         allow_create: bool = True,
+        known_absent: bool = False,
     ) -> UpsertResult:
         """Create or update so TH holds `payload`, writing nothing when it already does.
 
@@ -116,15 +118,38 @@ class THClient(http.SessionOwner):
         updated. Clashing e-mails are found by TH's own uniqueness check on create: the API
         has no look-up by e-mail, and listing the whole portal before each create would cost
         more calls than the portal's budget allows.
+
+        `known_absent` (with allow_create): the caller has never seen this user_name in TH,
+        so the look-up is skipped and the user created in one call. Should TH answer that the
+        user_name is already used (an earlier try whose answer was lost, or someone created
+        the user by hand), the safe way follows: look up, then update only what differs.
+        TH's uniqueness check is what keeps it to one user, so nothing is ever created twice.
         """
         desired = normalise_user(payload)
         user_name = _user_name_of(desired)
-        current = self.get_user(user_name)
+        if known_absent and allow_create:
+            try:
+                return self._create(desired)
+            except UserNameTaken:
+                pass  # TH has them after all: the safe way below
+            current = self.get_user(user_name)
+            if current is None:
+                raise PermanentError(
+                    f"Tribal Habits refused to create {user_name} because the user_name is "
+                    "already used, yet has no user by that user_name: nothing was written.",
+                    service=SERVICE,
+                    status=404,
+                )
+        else:
+            current = self.get_user(user_name)
         if current is not None:
             wanted = _without(desired, create_only | {"user_name"})
             return self._update_if_changed(user_name, current, wanted)
         if not allow_create:
             return UpsertResult("absent")
+        return self._create(desired)
+
+    def _create(self, desired: Mapping[str, Any]) -> UpsertResult:
         body = self._create_body(desired)
         user = self._post_user(body)
         changes = {key: {"before": None, "after": value} for key, value in body.items()}
@@ -248,10 +273,20 @@ def _user_name_of(payload: Mapping[str, Any]) -> str:
     return user_name
 
 
+class UserNameTaken(PermanentError):
+    """TH refused a create because another user already has the user_name."""
+
+
 def _create_refused(body: Mapping[str, Any], excerpt: str) -> PermanentError:
     """A 422 on create, in plain words when TH says the e-mail belongs to someone else."""
     message = _th_message(excerpt)
     email = body.get("email", "")
+    if _is_user_name_clash(message, str(body.get("user_name", ""))):
+        return UserNameTaken(
+            f"Tribal Habits already has a user {body.get('user_name')} "
+            f"(Tribal Habits said: {message}).",
+            **_fields(422, excerpt),
+        )
     if _is_email_clash(message):
         message = (
             f"The e-mail {email} already belongs to another Tribal Habits user, so "
@@ -262,11 +297,21 @@ def _create_refused(body: Mapping[str, Any], excerpt: str) -> PermanentError:
     return PermanentError(message, **_fields(422, excerpt))
 
 
+CLASH_WORDS = ("already", "taken", "in use", "exists", "unique", "duplicate")
+
+
+def _is_user_name_clash(message: str, user_name: str) -> bool:
+    """TH's 422 names the user_name as the clash (the sandbox: "user_name 'X' is already used").
+    The value itself is taken out first: a user_name may be an e-mail or hold any word."""
+    text = message.replace(user_name, "") if user_name else message
+    text = text.lower()
+    names_it = any(word in text for word in ("user_name", "username", "user name"))
+    return names_it and any(word in text for word in CLASH_WORDS) and not _is_email_clash(text)
+
+
 def _is_email_clash(message: str) -> bool:
     text = message.lower()
-    return "email" in text.replace("e-mail", "email") and any(
-        word in text for word in ("already", "taken", "in use", "exists", "unique", "duplicate")
-    )
+    return "email" in text.replace("e-mail", "email") and any(word in text for word in CLASH_WORDS)
 
 
 def _status_message(status: int, what: str, excerpt: str) -> str:

@@ -34,7 +34,11 @@ class ShadowTHClient(THClient):
         payload: Mapping[str, Any],
         create_only: frozenset[str] = frozenset({"user_name"}),
         allow_create: bool = True,
+        known_absent: bool = False,
     ) -> UpsertResult:
+        # known_absent is not taken up: a create that is only recorded cannot hear TH say the
+        # user_name is taken, so shadow looks up first (a read, sent as usual) and tells truly
+        # whether live would create or update.
         return _would(super().upsert(payload, create_only, allow_create))
 
     def deactivate(self, user_name: str) -> UpsertResult:

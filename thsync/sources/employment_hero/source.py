@@ -73,6 +73,7 @@ class EmploymentHeroSource:
             recorder=self.recorder,
             timeout=settings["HTTP_TIMEOUT"],
             per_minute=settings["EH_CALLS_PER_MINUTE"],
+            per_second=settings["EH_CALLS_PER_SECOND"],
         )
 
     def __enter__(self) -> Self:
