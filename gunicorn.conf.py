@@ -12,4 +12,6 @@ accesslog = None
 
 def post_worker_init(worker):
     """Each web process runs a worker thread too when RUN_WORKER is true (the default)."""
-    worker.wsgi.extensions["thsync"].start_worker()
+    services = getattr(worker.wsgi, "extensions", {}).get("thsync")
+    if services is not None:  # another app served with this file has no worker to start
+        services.start_worker()

@@ -68,34 +68,46 @@ def wait_for(port: int, process) -> None:
     raise RuntimeError("the server did not start")
 
 
-def client(args) -> int:
+def client(args) -> tuple[int, list[float]]:
+    """Acknowledged webhooks and each request's latency in seconds."""
     port, first, count = args
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    ok = 0
+    ok, latencies = 0, []
     for n in range(first, first + count):
+        sent = time.perf_counter()
         body = json.dumps(
             {"event": "employee_updated", "event_id": f"evt-{n}", "data": {"id": f"emp-{n % 500}"}}
         )
         conn.request("POST", f"/webhooks/bench/{TOKEN}", body, {"Content-Type": "application/json"})
         response = conn.getresponse()
         response.read()
+        latencies.append(time.perf_counter() - sent)
         ok += response.status in (200, 202)
     conn.close()
-    return ok
+    return ok, latencies
 
 
-def drive(port: int, total: int, concurrency: int, offset: int = 0) -> float:
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def drive(port: int, total: int, concurrency: int, offset: int = 0) -> tuple[float, float, float]:
+    """acks/s, and the p50 and p99 latency in ms, of one round."""
     share = total // concurrency
     base = offset * total * 2  # unique event ids in every round: no duplicates
     client((port, base - 50, 50))  # warm up: first connection, first write, caches
     with multiprocessing.Pool(concurrency) as pool:
         start = time.perf_counter()
         jobs = [(port, base + i * share, share) for i in range(concurrency)]
-        acked = sum(pool.map(client, jobs))
+        answers = pool.map(client, jobs)
         elapsed = time.perf_counter() - start
+    acked = sum(ok for ok, _ in answers)
+    latencies = [seconds for _, each in answers for seconds in each]
     if acked != share * concurrency:
         raise RuntimeError(f"only {acked} of {share * concurrency} webhooks were acknowledged")
-    return acked / elapsed
+    p50, p99 = (percentile(latencies, f) * 1000 for f in (0.50, 0.99))
+    return acked / elapsed, p50, p99
 
 
 @contextmanager
@@ -103,10 +115,16 @@ def running(kind: str):
     """A gunicorn server for `kind` on a free port, for the length of the block."""
     port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
+        # Not the repository's gunicorn.conf.py (its hook expects the product's app): both
+        # servers get exactly the settings below.
+        config = Path(tmp) / "gunicorn.conf.py"
+        config.write_text("")
         command = [
             sys.executable,
             "-m",
             "gunicorn",
+            "-c",
+            str(config),
             "-w",
             "2",
             "--threads",
@@ -128,12 +146,25 @@ def running(kind: str):
 
 def compare(total: int, concurrency: int, rounds: int) -> dict[str, list[float]]:
     """Both servers up at once, measured in alternating rounds, so drift in the machine's load
-    hits both alike. Returns acks/s per round for each."""
-    figures = {"bare": [], "intake": []}
+    hits both alike. Returns acks/s per round for each, and each round's p99 latency in ms
+    (`bare_p99_ms`, `intake_p99_ms`); every round is printed as it ends."""
+    figures: dict[str, list[float]] = {
+        "bare": [],
+        "intake": [],
+        "bare_p99_ms": [],
+        "intake_p99_ms": [],
+    }
     with running("bare") as bare, running("intake") as intake:
         ports = {"bare": bare, "intake": intake}
         for round_ in range(rounds):
             order = ("bare", "intake") if round_ % 2 == 0 else ("intake", "bare")
             for kind in order:
-                figures[kind].append(drive(ports[kind], total, concurrency, offset=round_))
+                rate, p50, p99 = drive(ports[kind], total, concurrency, offset=round_)
+                figures[kind].append(rate)
+                figures[f"{kind}_p99_ms"].append(p99)
+                print(
+                    f"  round {round_ + 1} {kind:6} {rate:7.1f} acks/s"
+                    f"  p50 {p50:6.1f} ms  p99 {p99:6.1f} ms  ({concurrency} connections)",
+                    flush=True,
+                )
     return figures
