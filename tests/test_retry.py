@@ -10,6 +10,7 @@ from thsync.core.errors import (
     TransientError,
 )
 from thsync.pipeline.retry import RetryPolicy, backoff, next_step
+from thsync.pipeline.worker import Worker
 
 POLICY = RetryPolicy(max_attempts=4, base_delay=10, factor=3, max_delay=60, jitter=0.25)
 
@@ -20,6 +21,7 @@ POLICY = RetryPolicy(max_attempts=4, base_delay=10, factor=3, max_delay=60, jitt
         (1, TransientError("TH answered 503"), 0.5, "retry", 10.0),
         (2, TransientError("timeout"), 0.5, "retry", 30.0),
         (3, TransientError("timeout"), 0.5, "retry", 60.0),  # capped at max_delay
+        (3, TransientError("timeout"), 0.999999, "retry", 60.0),  # the jitter too
         (1, TransientError("x"), 0.0, "retry", 7.5),  # jitter low end
         (1, TransientError("x"), 0.999999, "retry", 12.5),  # jitter high end
         (4, TransientError("timeout"), 0.5, "fail", 0.0),
@@ -52,3 +54,16 @@ def test_backoff_grows_until_the_cap():
     delays = [backoff(RetryPolicy(), n, 0.5) for n in range(1, 10)]
     assert delays == sorted(delays)
     assert delays[-1] == RetryPolicy().max_delay
+
+
+def test_a_failing_job_waits_at_most_the_cap_between_tries_however_long_it_fails():
+    policy = RetryPolicy(max_attempts=100)
+    assert policy.max_delay == 15 * 60
+    delays = [backoff(policy, n, rand) for n in range(1, 60) for rand in (0.0, 0.5, 0.999999)]
+    assert max(delays) == policy.max_delay
+
+
+def test_the_worker_takes_the_cap_from_its_settings(app):
+    services = app.extensions["thsync"]
+    services.settings["RETRY_MAX_MINUTES"] = 2
+    assert Worker(services).policy.max_delay == 120

@@ -57,6 +57,11 @@ SETTINGS = (
     ),
     Setting("MAX_ATTEMPTS", 8, "attempts before a job with temporary errors is marked failed"),
     Setting(
+        "RETRY_MAX_MINUTES",
+        15.0,
+        "longest wait between two tries of a failing job (the backoff grows 10 s × 3ⁿ up to it)",
+    ),
+    Setting(
         "TH_CALLS_PER_MINUTE",
         240,
         "most TH calls in any 60 s per portal, all workers together (TH allows 300 and blocks "

@@ -10,7 +10,7 @@ class RetryPolicy:
     max_attempts: int = 8
     base_delay: float = 10.0  # seconds before the second attempt
     factor: float = 3.0
-    max_delay: float = 3600.0
+    max_delay: float = 900.0  # never longer between tries, jitter included (RETRY_MAX_MINUTES)
     jitter: float = 0.25  # ± share of the delay, so many failed jobs do not retry in step
 
 
@@ -22,9 +22,10 @@ class Step:
 
 
 def backoff(policy: RetryPolicy, attempt: int, rand: float) -> float:
-    """Delay after `attempt` (1-based) failed; rand in [0, 1) spreads it by ±jitter."""
+    """Delay after `attempt` (1-based) failed; rand in [0, 1) spreads it by ±jitter, and the
+    spread delay is capped too, so no job waits longer than max_delay between tries."""
     raw = min(policy.base_delay * policy.factor ** (attempt - 1), policy.max_delay)
-    return raw * (1 + policy.jitter * (2 * rand - 1))
+    return min(raw * (1 + policy.jitter * (2 * rand - 1)), policy.max_delay)
 
 
 def next_step(policy: RetryPolicy, attempt: int, error: BaseException, rand: float) -> Step:

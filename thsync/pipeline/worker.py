@@ -46,7 +46,9 @@ class Worker:
         self.name = name or worker_name()
         self.rand = rand
         settings = services.settings
-        self.policy = RetryPolicy(max_attempts=settings["MAX_ATTEMPTS"])
+        self.policy = RetryPolicy(
+            max_attempts=settings["MAX_ATTEMPTS"], max_delay=settings["RETRY_MAX_MINUTES"] * 60
+        )
         self.lease = settings["LEASE_SECONDS"]
         self.housekeeping = Housekeeping(services)  # dispatch, schedule, alerts, who waits
 
