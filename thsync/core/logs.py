@@ -33,11 +33,18 @@ def install_filter(handler: logging.Handler) -> None:
         handler.addFilter(RedactFilter())
 
 
+# Libraries that tell of routine work at INFO: every scheduled chore (APScheduler, twice a
+# second in a worker) and every migration check (Alembic, at every start and CLI command).
+CHATTY = ("apscheduler", "alembic")
+
+
 def configure_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     if not root.handlers:
         logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     root.setLevel(level)
+    for library in CHATTY:
+        logging.getLogger(library).setLevel(max(logging.WARNING, root.level))
     for name in (None, "gunicorn.error", "gunicorn.access", "werkzeug"):
         for handler in logging.getLogger(name).handlers:
             install_filter(handler)

@@ -22,8 +22,6 @@ if TYPE_CHECKING:
     from thsync.services import Services
 
 log = logging.getLogger(__name__)
-# APScheduler tells of every run at INFO: twice a second is noise in the worker's log.
-logging.getLogger("apscheduler").setLevel(logging.WARNING)
 DISPATCH_SECONDS = 0.5  # how soon a stored delivery becomes a job (within COALESCE_SECONDS)
 WAITING_SECONDS = 1.0  # how soon a 429 block or a pause is seen by the claim
 SCHEDULE_SECONDS = 5.0  # scheduled actions are due to the minute; reconciliations by the hour
