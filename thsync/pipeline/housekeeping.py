@@ -43,17 +43,15 @@ class Housekeeping:
     def chores(self) -> list[tuple[str, Callable[[], object], float]]:
         return [
             ("dispatch", self.dispatch, DISPATCH_SECONDS),
-            ("waiting tenants", self.refresh_waiting, WAITING_SECONDS),
-            ("schedule", self.ticker.tick, SCHEDULE_SECONDS),
             ("alerts", self.services.alert_desk.tick_safely, ALERTS_SECONDS),
+            ("schedule", self.ticker.tick, SCHEDULE_SECONDS),
+            ("waiting tenants", self.refresh_waiting, WAITING_SECONDS),  # last: nearest the claim
         ]
 
     def run_all(self) -> None:
         """Every chore now, in this thread (before each claim of `drain`)."""
-        self.dispatch()
-        self.services.alert_desk.tick_safely()
-        self.ticker.tick()
-        self.refresh_waiting()
+        for _name, chore, _seconds in self.chores():
+            chore()
 
     def dispatch(self) -> int:
         return self.services.store.jobs.dispatch(self.services.settings["COALESCE_SECONDS"])

@@ -166,10 +166,6 @@ class Database:
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(query)]
 
-    def scalar(self, query: sa.Executable) -> Any:
-        with self.engine.connect() as conn:
-            return conn.execute(query).scalar()
-
 
 class Repository:
     """The SQL of one aggregate, over the shared Database."""

@@ -17,6 +17,7 @@ from thsync.store.database import (
     inserted_id,
 )
 from thsync.store.groupcommit import GroupCommit
+from thsync.store.states import DeliveryStatus
 
 ACCEPT_KEYS = [
     "tenant_id",
@@ -77,7 +78,7 @@ class Deliveries(Repository):
         values = dict(
             tenant_id=tenant_id,
             received_at=self.clock.now(),
-            status="rejected",
+            status=DeliveryStatus.REJECTED,
             http_status=http_status,
             headers=json.dumps(headers),
             body=body,
@@ -98,7 +99,7 @@ class Deliveries(Repository):
         values = {
             "tenant_id": tenant_id,
             "received_at": self.clock.now(),
-            "status": "accepted",
+            "status": DeliveryStatus.ACCEPTED,
             "http_status": 202,
             "event_type": meta.get("event_type"),
             "event_id": meta.get("event_id"),
@@ -160,10 +161,15 @@ class Deliveries(Repository):
             sa.select(s.deliveries.c.id).where(
                 s.deliveries.c.tenant_id == values["tenant_id"],
                 s.deliveries.c.dedup_key == values["dedup_key"],
-                s.deliveries.c.status == "accepted",
+                s.deliveries.c.status == DeliveryStatus.ACCEPTED,
             )
         ).scalar_one()
-        duplicate = {**values, "status": "duplicate", "http_status": 200, "duplicate_of": first}
+        duplicate = {
+            **values,
+            "status": DeliveryStatus.DUPLICATE,
+            "http_status": 200,
+            "duplicate_of": first,
+        }
         delivery_id = inserted_id(conn.execute(s.deliveries.insert(), duplicate))
         return Accepted(delivery_id, True, None)
 

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from thsync.store import schema as s
 from thsync.store.database import Repository, loads
 from thsync.store.jobs import Job, row_to_job
-from thsync.store.states import UNFINISHED, WAITING, WHOLE_TENANT
+from thsync.store.states import UNFINISHED, WAITING, WHOLE_TENANT, DeliveryStatus
 
 
 class History(Repository):
@@ -66,7 +66,7 @@ class History(Repository):
         )
         d = s.deliveries
         undispatched = sa.select(d.c.employee_id).where(
-            d.c.tenant_id == tenant_id, d.c.status == "accepted", d.c.job_id.is_(None)
+            d.c.tenant_id == tenant_id, d.c.status == DeliveryStatus.ACCEPTED, d.c.job_id.is_(None)
         )
         with self.db.engine.connect() as conn:
             return set(conn.execute(jobs).scalars()) | set(conn.execute(undispatched).scalars())

@@ -12,7 +12,7 @@ from thsync.store import locks
 from thsync.store import schema as s
 from thsync.store.database import Database, Repository, StoreUnavailable, dumps, inserted_id, loads
 from thsync.store.deliveries import Deliveries
-from thsync.store.states import UNFINISHED, WAITING, AttemptOutcome, JobStatus
+from thsync.store.states import UNFINISHED, WAITING, AttemptOutcome, DeliveryStatus, JobStatus
 
 CUT_OFF_ERROR = (
     "the worker {worker} stopped mid-attempt (its lease ran out before the attempt ended): "
@@ -73,7 +73,7 @@ class Jobs(Repository):
         d = s.deliveries
         query = (
             sa.select(d.c.id, d.c.tenant_id, d.c.event_type, d.c.employee_id, d.c.received_at)
-            .where(d.c.status == "accepted", d.c.job_id.is_(None))
+            .where(d.c.status == DeliveryStatus.ACCEPTED, d.c.job_id.is_(None))
             .order_by(d.c.id)
             .limit(limit)
         )
@@ -370,7 +370,11 @@ class Jobs(Repository):
     def queue_replay(self, delivery_id: int) -> int | None:
         """Queue a stored delivery again (support's replay): a fresh sync of that employee."""
         delivery = self.deliveries.get(delivery_id)
-        if delivery is None or not delivery.get("employee_id") or delivery["status"] == "rejected":
+        if (
+            delivery is None
+            or not delivery.get("employee_id")
+            or delivery["status"] == DeliveryStatus.REJECTED
+        ):
             return None
         with self.db.transaction() as conn:
             return self.queue(
